@@ -1,0 +1,5 @@
+"""``python -m canary`` runs the command line."""
+
+from canary.cli.main import main
+
+main()

@@ -1,0 +1,90 @@
+"""The composition root: wires configuration to concrete adapters for each command."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from canary.config import Settings
+from canary.core.orders import default_key_count
+from canary.kafka import admin, client
+from canary.handlers.loader import load_handler
+from canary.kafka.producer import CheckedProducer
+from canary.paths.legacy import LegacyOptions, LegacyPath
+from canary.paths.outbox import Outbox
+from canary.paths.runtime import RunSummary, StopFlag
+from canary.produce import ProduceResult, Progress, produce_orders
+from sinks import mysql, postgres
+
+
+@dataclass(frozen=True, slots=True)
+class InitResult:
+    mysql_table: str
+    postgres_table: str
+    offsets_table: str
+    report_schema: str
+
+
+def init_databases(settings: Settings) -> InitResult:
+    """Create the sink tables in both engines and the report store, idempotently."""
+    with postgres.connect(settings.postgres) as pg, postgres.translated(settings.postgres):
+        postgres.init_schema(pg, settings.postgres)
+    my = mysql.connect(settings.mysql)
+    try:
+        with mysql.translated(settings.mysql):
+            mysql.init_schema(my, settings.mysql.table)
+    finally:
+        my.close()
+    return InitResult(settings.mysql.table, settings.postgres.table,
+                      settings.postgres.offsets_table, settings.postgres.report_schema)
+
+
+def produce(settings: Settings, *, count: int, rate: float | None, seed: int | None,
+            topic: str | None, partitions: int | None, keys: int | None,
+            progress: Progress | None = None) -> ProduceResult:
+    """Create the topic when missing, then publish synthetic order events."""
+    bootstrap = settings.kafka.bootstrap
+    target = topic or settings.kafka.source_topic
+    admin_client = client.probe(bootstrap)
+    admin.ensure_topic(admin_client, bootstrap, target, partitions or settings.kafka.partitions)
+    producer = CheckedProducer(bootstrap)
+    key_count = keys or settings.produce.keys or default_key_count(count)
+    return produce_orders(
+        producer, target, count=count, keys=key_count,
+        seed=settings.produce.seed if seed is None else seed,
+        rate=settings.produce.rate if rate is None else rate, progress=progress,
+    )
+
+
+def ensure_output_topics(settings: Settings) -> None:
+    """The compare and dead-letter topics exist before any path publishes to them."""
+    bootstrap = settings.kafka.bootstrap
+    admin_client = client.probe(bootstrap)
+    for topic in (settings.kafka.compare_topic, settings.kafka.dlq_topic):
+        admin.ensure_topic(admin_client, bootstrap, topic, settings.kafka.partitions)
+
+
+def run_legacy(settings: Settings, *, run_id: str, topic: str | None, group: str | None,
+               until_idle: float | None, stop: StopFlag) -> RunSummary:
+    """Run the legacy path until stopped or idle."""
+    ensure_output_topics(settings)
+    handler = load_handler(settings.handler.path)
+    options = LegacyOptions(
+        run_id=run_id, topic=topic or settings.kafka.source_topic,
+        group=group or settings.legacy.group, until_idle=until_idle,
+        batch_size=settings.legacy.batch_size,
+        assignment_strategy=settings.legacy.assignment_strategy,
+    )
+    connection = mysql.connect(settings.mysql)
+    try:
+        writer = mysql.OrdersWriter(connection, settings.mysql.table)
+        outbox = _outbox(settings, run_id, "legacy")
+        with mysql.translated(settings.mysql):
+            return LegacyPath(settings, options, handler, writer, outbox, stop).run()
+    finally:
+        connection.close()
+
+
+def _outbox(settings: Settings, run_id: str, path: str) -> Outbox:
+    producer = CheckedProducer(settings.kafka.bootstrap, linger_ms=2)
+    return Outbox(producer, run_id=run_id, path=path, compare_topic=settings.kafka.compare_topic,
+                  dlq_topic=settings.kafka.dlq_topic)

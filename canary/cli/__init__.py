@@ -1,0 +1,1 @@
+"""The click command line: parses arguments and calls the composition root."""

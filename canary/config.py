@@ -1,0 +1,275 @@
+"""Typed configuration: one TOML file plus environment overrides, validated at load."""
+
+from __future__ import annotations
+
+import ipaddress
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Annotated, Any, Literal
+from urllib.parse import unquote, urlsplit
+
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+
+from canary.errors import ConfigError
+
+DEFAULT_CONFIG = Path("configs/local.toml")
+ENV_PREFIX = "CANARY_"
+# The public credentials of the throwaway local services (CONTRACTS §2). They are used
+# only for a loopback host whose password variable is unset, so a newcomer's first
+# command works while no real secret ever lives in a file.
+LOCAL_SERVICE_PASSWORD = "canary"  # noqa: S105
+
+_IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
+_HANDLER_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
+
+Identifier = Annotated[str, Field(pattern=_IDENTIFIER.pattern)]
+Port = Annotated[int, Field(ge=1, le=65535)]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class KafkaSettings(_Section):
+    bootstrap: str = "127.0.0.1:9092"
+    source_topic: str = "orders"
+    compare_topic: str = "canary.compare"
+    dlq_topic: str = "canary.dlq"
+    partitions: Annotated[int, Field(ge=1, le=10_000)] = 6
+
+    @field_validator("bootstrap")
+    @classmethod
+    def _bootstrap_has_port(cls, value: str) -> str:
+        for server in value.split(","):
+            host, _, port = server.strip().rpartition(":")
+            if not host or not port.isdigit():
+                raise ValueError(f"expected host:port[,host:port...], got {value!r}")
+        return value
+
+
+class DatabaseSettings(_Section):
+    host: str = "127.0.0.1"
+    port: Port
+    user: str = "canary"
+    database: str = "canary"
+    password_env: str
+    table: Identifier = "orders"
+    _dsn_password: str | None = PrivateAttr(default=None)
+
+    @property
+    def address(self) -> str:
+        return f"{self.host}:{self.port}"
+
+    def password(self) -> str:
+        """The password from the named variable, a DSN override, or the local default."""
+        value = os.environ.get(self.password_env)
+        if value is not None:
+            return value
+        if self._dsn_password is not None:
+            return self._dsn_password
+        if _is_loopback(self.host):
+            return LOCAL_SERVICE_PASSWORD
+        raise ConfigError(
+            "environment",
+            self.password_env,
+            f"not set, and {self.host} is not a local service: set it to the password",
+        )
+
+    def password_source(self) -> str:
+        if self.password_env in os.environ:
+            return f"${self.password_env} (set)"
+        if self._dsn_password is not None:
+            return "from the DSN variable (set)"
+        if _is_loopback(self.host):
+            return f"${self.password_env} (unset: local service default)"
+        return f"${self.password_env} (UNSET)"
+
+
+class MySQLSettings(DatabaseSettings):
+    port: Port = 3306
+    password_env: str = "CANARY_MYSQL_PASSWORD"  # noqa: S105 - a variable name, not a secret
+
+
+class PostgresSettings(DatabaseSettings):
+    port: Port = 5432
+    password_env: str = "CANARY_PG_PASSWORD"  # noqa: S105 - a variable name, not a secret
+    offsets_table: Identifier = "canary_offsets"
+    report_schema: Identifier = "canary_reports"
+
+
+class HandlerSettings(_Section):
+    path: Annotated[str, Field(pattern=_HANDLER_PATH.pattern)] = "canary.handlers.orders:to_row"
+
+
+class ProduceSettings(_Section):
+    seed: int = 1
+    keys: Annotated[int, Field(ge=0)] = 0
+    rate: Annotated[float, Field(ge=0)] = 0.0
+
+
+class LegacySettings(_Section):
+    group: str = "canary-legacy"
+    assignment_strategy: Literal["range", "roundrobin", "cooperative-sticky"] = "range"
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1
+
+
+class RingSettings(_Section):
+    group: str = "canary-ring"
+    workers: Annotated[int, Field(ge=0, le=1024)] = 0
+    min_workers: Annotated[int, Field(ge=1, le=1024)] = 1
+    ring_capacity: Annotated[int, Field(ge=2, le=1 << 24)] = 65_536
+    max_inflight_bytes: Annotated[int, Field(ge=1 << 16)] = 64 << 20
+    low_water: Annotated[float, Field(gt=0, lt=1)] = 0.5
+    batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
+    protocol: Literal["auto", "consumer", "cooperative-sticky"] = "auto"
+    static_member_id: str = ""
+    checkpoint_path: str = ".state/ring-checkpoint.json"
+
+    @field_validator("ring_capacity")
+    @classmethod
+    def _power_of_two(cls, value: int) -> int:
+        if value & (value - 1):
+            raise ValueError(f"must be a power of two, got {value}")
+        return value
+
+    def worker_count(self) -> int:
+        return self.workers or 2 * (os.cpu_count() or 1)
+
+
+class Settings(_Section):
+    kafka: KafkaSettings = KafkaSettings()
+    mysql: MySQLSettings = MySQLSettings()
+    postgres: PostgresSettings = PostgresSettings()
+    handler: HandlerSettings = HandlerSettings()
+    produce: ProduceSettings = ProduceSettings()
+    legacy: LegacySettings = LegacySettings()
+    ring: RingSettings = RingSettings()
+    source: str = Field(default="(defaults)", exclude=True)
+
+
+def load_settings(
+    path: Path | None = None, environ: Mapping[str, str] | None = None
+) -> Settings:
+    """Read, override and validate the configuration; any problem is a ConfigError."""
+    env = os.environ if environ is None else environ
+    explicit = path is not None
+    path = path or Path(env.get("CANARY_CONFIG", str(DEFAULT_CONFIG)))
+    data = _read_toml(path, required=explicit or "CANARY_CONFIG" in env)
+    source = str(path)
+    dsn_passwords = _apply_environment(data, env)
+    try:
+        settings = Settings.model_validate({**data, "source": source})
+    except ValidationError as exc:
+        error = exc.errors()[0]
+        key = ".".join(str(part) for part in error["loc"])
+        origin = _origin_of(key, env, source)
+        raise ConfigError(origin, key, _expected(error)) from None
+    for section, password in dsn_passwords.items():
+        getattr(settings, section)._dsn_password = password
+    return settings
+
+
+def _read_toml(path: Path, *, required: bool) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        if required:
+            raise ConfigError(str(path), "-", "file not found") from None
+        return {}
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(str(path), "-", f"not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ConfigError(str(path), "-", f"cannot be read: {exc.strerror}") from None
+
+
+_SERVICE_VARIABLES = {
+    "CANARY_KAFKA_BOOTSTRAP": "kafka",
+    "CANARY_MYSQL_DSN": "mysql",
+    "CANARY_PG_DSN": "postgres",
+}
+
+
+def _apply_environment(data: dict[str, Any], env: Mapping[str, str]) -> dict[str, str]:
+    """Fold CANARY_* variables into the parsed file; returns passwords found in DSNs."""
+    for name, value in env.items():
+        if not name.startswith(ENV_PREFIX) or "__" not in name:
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        target = data.setdefault(section, {})
+        if not isinstance(target, dict):
+            raise ConfigError(name, section, "is not a section")
+        target[key] = value
+    if "CANARY_KAFKA_BOOTSTRAP" in env:
+        data.setdefault("kafka", {})["bootstrap"] = env["CANARY_KAFKA_BOOTSTRAP"]
+    passwords: dict[str, str] = {}
+    for variable, section in (("CANARY_MYSQL_DSN", "mysql"), ("CANARY_PG_DSN", "postgres")):
+        if variable in env:
+            fields, password = _parse_dsn(variable, env[variable])
+            data.setdefault(section, {}).update(fields)
+            if password is not None:
+                passwords[section] = password
+    return passwords
+
+
+def _parse_dsn(variable: str, dsn: str) -> tuple[dict[str, Any], str | None]:
+    parts = urlsplit(dsn)
+    if parts.scheme not in {"mysql", "mariadb", "postgres", "postgresql"} or not parts.hostname:
+        raise ConfigError(
+            variable, "dsn", "expected scheme://user:password@host:port/database"
+        )
+    fields: dict[str, Any] = {"host": parts.hostname}
+    try:
+        if parts.port is not None:
+            fields["port"] = parts.port
+    except ValueError:
+        raise ConfigError(variable, "port", "not a number") from None
+    if parts.username:
+        fields["user"] = unquote(parts.username)
+    if parts.path.strip("/"):
+        fields["database"] = parts.path.strip("/")
+    password = unquote(parts.password) if parts.password is not None else None
+    return fields, password
+
+
+def _origin_of(key: str, env: Mapping[str, str], source: str) -> str:
+    section, _, field = key.partition(".")
+    variable = f"{ENV_PREFIX}{section.upper()}__{field.upper()}"
+    if variable in env:
+        return variable
+    for service_variable, service_section in _SERVICE_VARIABLES.items():
+        if service_section == section and service_variable in env:
+            return service_variable
+    return source
+
+
+def _expected(error: Mapping[str, Any]) -> str:
+    kind = str(error.get("type", ""))
+    if kind == "extra_forbidden":
+        return "unknown key"
+    given = error.get("input")
+    message = str(error.get("msg", "invalid"))
+    if isinstance(given, dict):
+        return message
+    return f"{message} (got {given!r})"
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def masked_view(settings: Settings) -> dict[str, Any]:
+    """The resolved configuration as plain data, with secrets replaced by where they come from."""
+    view = settings.model_dump(mode="json")
+    view["mysql"]["password"] = settings.mysql.password_source()
+    view["postgres"]["password"] = settings.postgres.password_source()
+    view["ring"]["effective_workers"] = settings.ring.worker_count()
+    return view

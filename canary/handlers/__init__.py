@@ -1,0 +1,1 @@
+"""Handlers: pure functions that turn one source message into one row."""

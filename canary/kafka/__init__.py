@@ -1,0 +1,1 @@
+"""Kafka adapters: the only place that imports confluent_kafka."""

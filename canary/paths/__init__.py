@@ -1,0 +1,1 @@
+"""The two consumer paths under comparison: legacy and ring."""

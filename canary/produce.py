@@ -1,0 +1,47 @@
+"""Publish synthetic order events to the source topic, throttled and with progress."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+
+from canary.core.orders import generate_orders
+from canary.kafka.producer import CheckedProducer
+
+Progress = Callable[[int], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ProduceResult:
+    topic: str
+    count: int
+    seconds: float
+
+    @property
+    def rate(self) -> float:
+        return self.count / self.seconds if self.seconds > 0 else 0.0
+
+
+def produce_orders(producer: CheckedProducer, topic: str, *, count: int, keys: int, seed: int,
+                   rate: float = 0.0, progress: Progress | None = None,
+                   clock: Callable[[], float] = time.monotonic,
+                   sleep: Callable[[float], None] = time.sleep) -> ProduceResult:
+    """Send ``count`` events; with ``rate`` > 0, never faster than ``rate`` per second."""
+    started = clock()
+    step = max(1, min(10_000, count // 100))
+    for index, event in enumerate(generate_orders(count, keys, seed), start=1):
+        producer.produce(topic, event.value, key=event.key)
+        if rate > 0:
+            ahead = index / rate - (clock() - started)
+            if ahead > 0:
+                producer.poll(0)
+                sleep(ahead)
+        if index % step == 0:
+            producer.poll(0)
+            if progress is not None:
+                progress(index)
+    producer.flush()
+    if progress is not None:
+        progress(count)
+    return ProduceResult(topic=topic, count=count, seconds=clock() - started)

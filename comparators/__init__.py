@@ -1,0 +1,1 @@
+"""Pure rules for deciding whether two values mean the same across engines."""

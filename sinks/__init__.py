@@ -1,0 +1,1 @@
+"""Database adapters: MySQL/MariaDB through PyMySQL, PostgreSQL through psycopg 3."""

@@ -1,0 +1,64 @@
+"""The ``orders`` table in both engines' natural types, and the rows written to it."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    name: str
+    mysql: str
+    postgres: str
+
+
+KEY = "order_id"
+VERSION = "version"
+# The handler's columns, then where the row came from. A handler returns a mapping
+# with every name of HANDLER_COLUMNS; the sink adds the source columns.
+COLUMNS: tuple[Column, ...] = (
+    Column("order_id", "BIGINT NOT NULL", "BIGINT NOT NULL"),
+    Column("user_id", "BIGINT NOT NULL", "BIGINT NOT NULL"),
+    Column("amount", "DECIMAL(12,2) NOT NULL", "NUMERIC(12,2) NOT NULL"),
+    Column("currency", "VARCHAR(8) NOT NULL", "TEXT NOT NULL"),
+    Column("status", "VARCHAR(32) NOT NULL", "TEXT NOT NULL"),
+    Column("items", "JSON NOT NULL", "JSONB NOT NULL"),
+    Column("note", "TEXT NULL", "TEXT NULL"),
+    Column("event_time", "DATETIME(6) NOT NULL", "TIMESTAMPTZ NOT NULL"),
+    Column("version", "BIGINT NOT NULL", "BIGINT NOT NULL"),
+    Column("src_partition", "INT NOT NULL", "INTEGER NOT NULL"),
+    Column("src_offset", "BIGINT NOT NULL", "BIGINT NOT NULL"),
+)
+NAMES: tuple[str, ...] = tuple(column.name for column in COLUMNS)
+HANDLER_COLUMNS: tuple[str, ...] = NAMES[:-2]
+UPDATABLE: tuple[str, ...] = tuple(name for name in NAMES if name not in (KEY, VERSION))
+
+
+@dataclass(frozen=True, slots=True)
+class SinkRow:
+    """A handler row plus the source coordinate of the message it came from."""
+
+    values: Mapping[str, Any]
+    partition: int
+    offset: int
+
+    def ordered(self) -> list[Any]:
+        """Values in COLUMNS order; a missing handler column is a KeyError naming it."""
+        return [*(self.values[name] for name in HANDLER_COLUMNS), self.partition, self.offset]
+
+
+def mysql_ddl(table: str) -> str:
+    columns = ",\n  ".join(f"`{c.name}` {c.mysql}" for c in COLUMNS)
+    # utf8mb4_bin: text compares exactly, as the comparison rules demand (case and
+    # trailing spaces are differences), and emoji survive.
+    return (
+        f"CREATE TABLE IF NOT EXISTS `{table}` (\n  {columns},\n  PRIMARY KEY (`{KEY}`)\n)"
+        " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
+    )
+
+
+def postgres_ddl(table: str) -> str:
+    columns = ",\n  ".join(f"{c.name} {c.postgres}" for c in COLUMNS)
+    return f"CREATE TABLE IF NOT EXISTS {table} (\n  {columns},\n  PRIMARY KEY ({KEY})\n)"
