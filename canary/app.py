@@ -3,14 +3,16 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 
 from canary.config import Settings
 from canary.core.orders import default_key_count
-from canary.kafka import admin, client
 from canary.handlers.loader import load_handler
+from canary.kafka import admin, client
 from canary.kafka.producer import CheckedProducer
 from canary.paths.legacy import LegacyOptions, LegacyPath
 from canary.paths.outbox import Outbox
+from canary.paths.ring import RingOptions, RingPath
 from canary.paths.runtime import RunSummary, StopFlag
 from canary.produce import ProduceResult, Progress, produce_orders
 from sinks import mysql, postgres
@@ -34,13 +36,25 @@ def init_databases(settings: Settings) -> InitResult:
             mysql.init_schema(my, settings.mysql.table)
     finally:
         my.close()
-    return InitResult(settings.mysql.table, settings.postgres.table,
-                      settings.postgres.offsets_table, settings.postgres.report_schema)
+    return InitResult(
+        settings.mysql.table,
+        settings.postgres.table,
+        settings.postgres.offsets_table,
+        settings.postgres.report_schema,
+    )
 
 
-def produce(settings: Settings, *, count: int, rate: float | None, seed: int | None,
-            topic: str | None, partitions: int | None, keys: int | None,
-            progress: Progress | None = None) -> ProduceResult:
+def produce(
+    settings: Settings,
+    *,
+    count: int,
+    rate: float | None,
+    seed: int | None,
+    topic: str | None,
+    partitions: int | None,
+    keys: int | None,
+    progress: Progress | None = None,
+) -> ProduceResult:
     """Create the topic when missing, then publish synthetic order events."""
     bootstrap = settings.kafka.bootstrap
     target = topic or settings.kafka.source_topic
@@ -49,9 +63,13 @@ def produce(settings: Settings, *, count: int, rate: float | None, seed: int | N
     producer = CheckedProducer(bootstrap)
     key_count = keys or settings.produce.keys or default_key_count(count)
     return produce_orders(
-        producer, target, count=count, keys=key_count,
+        producer,
+        target,
+        count=count,
+        keys=key_count,
         seed=settings.produce.seed if seed is None else seed,
-        rate=settings.produce.rate if rate is None else rate, progress=progress,
+        rate=settings.produce.rate if rate is None else rate,
+        progress=progress,
     )
 
 
@@ -63,14 +81,23 @@ def ensure_output_topics(settings: Settings) -> None:
         admin.ensure_topic(admin_client, bootstrap, topic, settings.kafka.partitions)
 
 
-def run_legacy(settings: Settings, *, run_id: str, topic: str | None, group: str | None,
-               until_idle: float | None, stop: StopFlag) -> RunSummary:
+def run_legacy(
+    settings: Settings,
+    *,
+    run_id: str,
+    topic: str | None,
+    group: str | None,
+    until_idle: float | None,
+    stop: StopFlag,
+) -> RunSummary:
     """Run the legacy path until stopped or idle."""
     ensure_output_topics(settings)
     handler = load_handler(settings.handler.path)
     options = LegacyOptions(
-        run_id=run_id, topic=topic or settings.kafka.source_topic,
-        group=group or settings.legacy.group, until_idle=until_idle,
+        run_id=run_id,
+        topic=topic or settings.kafka.source_topic,
+        group=group or settings.legacy.group,
+        until_idle=until_idle,
         batch_size=settings.legacy.batch_size,
         assignment_strategy=settings.legacy.assignment_strategy,
     )
@@ -86,5 +113,52 @@ def run_legacy(settings: Settings, *, run_id: str, topic: str | None, group: str
 
 def _outbox(settings: Settings, run_id: str, path: str) -> Outbox:
     producer = CheckedProducer(settings.kafka.bootstrap, linger_ms=2)
-    return Outbox(producer, run_id=run_id, path=path, compare_topic=settings.kafka.compare_topic,
-                  dlq_topic=settings.kafka.dlq_topic)
+    return Outbox(
+        producer,
+        run_id=run_id,
+        path=path,
+        compare_topic=settings.kafka.compare_topic,
+        dlq_topic=settings.kafka.dlq_topic,
+    )
+
+
+def ring_options(
+    settings: Settings,
+    *,
+    run_id: str,
+    topic: str | None,
+    group: str | None,
+    until_idle: float | None,
+    workers: int | None,
+    ring_capacity: int | None,
+) -> RingOptions:
+    """Resolve the ring path's options from flags over configuration."""
+    ring = settings.ring
+    if ring_capacity is not None:
+        ring = ring.model_copy(update={"ring_capacity": ring_capacity})
+    maximum = workers or ring.worker_count()
+    group = group or ring.group
+    return RingOptions(
+        run_id=run_id,
+        topic=topic or settings.kafka.source_topic,
+        group=group,
+        until_idle=until_idle,
+        workers=maximum,
+        min_workers=min(ring.min_workers, maximum),
+        ring_capacity=ring.ring_capacity,
+        max_inflight_bytes=ring.max_inflight_bytes,
+        low_water=ring.low_water,
+        batch_size=ring.batch_size,
+        protocol="consumer" if ring.protocol == "auto" else ring.protocol,
+        static_member_id=ring.static_member_id,
+        checkpoint_path=Path(ring.checkpoint_path.format(group=group)),
+    )
+
+
+def run_ring(settings: Settings, options: RingOptions, stop: StopFlag) -> RingPath:
+    """Run the ring path until stopped or idle; returns it for its summary and gauges."""
+    ensure_output_topics(settings)
+    handler = load_handler(settings.handler.path)
+    path = RingPath(settings, options, handler, _outbox(settings, options.run_id, "ring"), stop)
+    path.run()
+    return path

@@ -126,7 +126,7 @@ class RingSettings(_Section):
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
     protocol: Literal["auto", "consumer", "cooperative-sticky"] = "auto"
     static_member_id: str = ""
-    checkpoint_path: str = ".state/ring-checkpoint.json"
+    checkpoint_path: str = ".state/ring-{group}.checkpoint.json"
 
     @field_validator("ring_capacity")
     @classmethod
@@ -150,9 +150,7 @@ class Settings(_Section):
     source: str = Field(default="(defaults)", exclude=True)
 
 
-def load_settings(
-    path: Path | None = None, environ: Mapping[str, str] | None = None
-) -> Settings:
+def load_settings(path: Path | None = None, environ: Mapping[str, str] | None = None) -> Settings:
     """Read, override and validate the configuration; any problem is a ConfigError."""
     env = os.environ if environ is None else environ
     explicit = path is not None
@@ -218,9 +216,7 @@ def _apply_environment(data: dict[str, Any], env: Mapping[str, str]) -> dict[str
 def _parse_dsn(variable: str, dsn: str) -> tuple[dict[str, Any], str | None]:
     parts = urlsplit(dsn)
     if parts.scheme not in {"mysql", "mariadb", "postgres", "postgresql"} or not parts.hostname:
-        raise ConfigError(
-            variable, "dsn", "expected scheme://user:password@host:port/database"
-        )
+        raise ConfigError(variable, "dsn", "expected scheme://user:password@host:port/database")
     fields: dict[str, Any] = {"host": parts.hostname}
     try:
         if parts.port is not None:

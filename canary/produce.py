@@ -23,10 +23,18 @@ class ProduceResult:
         return self.count / self.seconds if self.seconds > 0 else 0.0
 
 
-def produce_orders(producer: CheckedProducer, topic: str, *, count: int, keys: int, seed: int,
-                   rate: float = 0.0, progress: Progress | None = None,
-                   clock: Callable[[], float] = time.monotonic,
-                   sleep: Callable[[float], None] = time.sleep) -> ProduceResult:
+def produce_orders(
+    producer: CheckedProducer,
+    topic: str,
+    *,
+    count: int,
+    keys: int,
+    seed: int,
+    rate: float = 0.0,
+    progress: Progress | None = None,
+    clock: Callable[[], float] = time.monotonic,
+    sleep: Callable[[float], None] = time.sleep,
+) -> ProduceResult:
     """Send ``count`` events; with ``rate`` > 0, never faster than ``rate`` per second."""
     started = clock()
     step = max(1, min(10_000, count // 100))

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
 from typing import Any
 
@@ -60,9 +60,9 @@ def _upsert_statement(table: str) -> str:
     placeholders = ", ".join(["%s"] * len(schema.NAMES))
     # MariaDB has no `AS new` alias; assignments run left to right, so every column is
     # guarded by the version before the version itself is raised.
+    newer = f"VALUES(`{schema.VERSION}`) > `{schema.VERSION}`"
     guarded = ", ".join(
-        f"`{name}` = IF(VALUES(`{schema.VERSION}`) > `{schema.VERSION}`, VALUES(`{name}`), `{name}`)"
-        for name in schema.UPDATABLE
+        f"`{name}` = IF({newer}, VALUES(`{name}`), `{name}`)" for name in schema.UPDATABLE
     )
     version = f"`{schema.VERSION}` = GREATEST(`{schema.VERSION}`, VALUES(`{schema.VERSION}`))"
     return (
@@ -87,10 +87,8 @@ class OrdersWriter:
             self._connection.commit()
         except BaseException:
             # A rollback on a dead connection fails too; the original error matters more.
-            try:
+            with suppress(pymysql.err.MySQLError):
                 self._connection.rollback()
-            except pymysql.err.MySQLError:
-                pass
             raise
 
 

@@ -58,18 +58,19 @@ def offsets_ddl(table: str) -> str:
     )
 
 
-def init_schema(connection: psycopg.Connection[Any], settings: PostgresSettings,
-                table: str | None = None) -> None:
+def init_schema(
+    connection: psycopg.Connection[Any], settings: PostgresSettings, table: str | None = None
+) -> None:
     """Create the orders table, the offsets table and the report store, idempotently."""
     with connection.transaction():
         # Concurrent first runs race on CREATE ... IF NOT EXISTS; one lock serialises them.
         connection.execute("SELECT pg_advisory_xact_lock(hashtext('canary.init_schema'))")
-        connection.execute(schema.postgres_ddl(table or settings.table))  # type: ignore[arg-type]
-        connection.execute(offsets_ddl(settings.offsets_table))  # type: ignore[arg-type]
+        connection.execute(schema.postgres_ddl(table or settings.table))
+        connection.execute(offsets_ddl(settings.offsets_table))
         store = settings.report_schema
-        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {store}")  # type: ignore[arg-type]
+        connection.execute(f"CREATE SCHEMA IF NOT EXISTS {store}")
         connection.execute(
-            f"CREATE TABLE IF NOT EXISTS {store}.reports (\n"  # type: ignore[arg-type]
+            f"CREATE TABLE IF NOT EXISTS {store}.reports (\n"
             "  id TEXT PRIMARY KEY,\n  kind TEXT NOT NULL,\n  run_id TEXT,\n"
             "  verdict TEXT NOT NULL,\n  created_at TIMESTAMPTZ NOT NULL DEFAULT now(),\n"
             "  body JSONB NOT NULL\n)"
@@ -80,8 +81,9 @@ class OrdersWriter:
     """One call = one transaction: rows through COPY and a version-guarded upsert, plus
     the next offset of each partition, so the table and the offsets move together."""
 
-    def __init__(self, connection: psycopg.Connection[Any], table: str, offsets_table: str,
-                 group: str) -> None:
+    def __init__(
+        self, connection: psycopg.Connection[Any], table: str, offsets_table: str, group: str
+    ) -> None:
         self._connection = connection
         self._group = group
         names = sql.SQL(", ").join(sql.Identifier(n) for n in schema.NAMES)
@@ -102,9 +104,9 @@ class OrdersWriter:
         self._merge = sql.SQL(
             "INSERT INTO {target} ({names}) SELECT DISTINCT ON ({key}) {names} FROM {stage} "
             "ORDER BY {key}, {version} DESC "
-            "ON CONFLICT ({key}) DO UPDATE SET {updates} WHERE {target}.{version} < EXCLUDED.{version}"
-        ).format(target=target, names=names, key=key, version=version, stage=stage,
-                 updates=updates)
+            "ON CONFLICT ({key}) DO UPDATE SET {updates} "
+            "WHERE {target}.{version} < EXCLUDED.{version}"
+        ).format(target=target, names=names, key=key, version=version, stage=stage, updates=updates)
         self._offsets = sql.SQL(
             "INSERT INTO {offsets} (consumer_group, topic, partition, next_offset) "
             "VALUES (%s, %s, %s, %s) ON CONFLICT (consumer_group, topic, partition) DO UPDATE "
@@ -113,8 +115,9 @@ class OrdersWriter:
         ).format(offsets=sql.Identifier(offsets_table))
         self._staged = False
 
-    def write(self, rows: Sequence[schema.SinkRow],
-              next_offsets: Mapping[tuple[str, int], int]) -> None:
+    def write(
+        self, rows: Sequence[schema.SinkRow], next_offsets: Mapping[tuple[str, int], int]
+    ) -> None:
         """Apply ``rows`` and raise the stored offsets to ``next_offsets`` atomically."""
         connection = self._connection
         with connection.transaction():
@@ -142,8 +145,9 @@ def _postgres_values(row: schema.SinkRow) -> list[Any]:
     return values
 
 
-def stored_offsets(connection: psycopg.Connection[Any], offsets_table: str, group: str,
-                   topic: str) -> dict[int, int]:
+def stored_offsets(
+    connection: psycopg.Connection[Any], offsets_table: str, group: str, topic: str
+) -> dict[int, int]:
     """The next offset to read per partition, as last committed with the rows."""
     query = sql.SQL(
         "SELECT partition, next_offset FROM {} WHERE consumer_group = %s AND topic = %s"
@@ -153,8 +157,9 @@ def stored_offsets(connection: psycopg.Connection[Any], offsets_table: str, grou
     return {int(p): int(o) for p, o in found}
 
 
-def fetch_rows(connection: psycopg.Connection[Any], table: str,
-               keys: Sequence[int] | None = None) -> dict[int, dict[str, Any]]:
+def fetch_rows(
+    connection: psycopg.Connection[Any], table: str, keys: Sequence[int] | None = None
+) -> dict[int, dict[str, Any]]:
     """Rows by key as Python values (JSONB parsed, TIMESTAMPTZ aware)."""
     query = sql.SQL("SELECT {} FROM {}").format(
         sql.SQL(", ").join(sql.Identifier(n) for n in schema.NAMES), sql.Identifier(table)

@@ -37,8 +37,10 @@ def _check(settings: Settings) -> None:
         except ServiceUnavailable as exc:
             problems.append(f"{name}: {exc}")
     if problems:
-        pytest.fail("services missing (start them with `scripts/services up`):\n"
-                    + "\n".join(problems), pytrace=False)
+        pytest.fail(
+            "services missing (start them with `scripts/services up`):\n" + "\n".join(problems),
+            pytrace=False,
+        )
 
 
 @pytest.fixture(scope="session")
@@ -72,19 +74,26 @@ def isolated(services: Services, topic_factory: Callable[..., str]) -> Iterator[
     """Settings whose topics and tables belong to this test alone."""
     suffix = uuid.uuid4().hex[:10]
     base = services.settings
-    settings = base.model_copy(update={
-        "kafka": base.kafka.model_copy(update={
-            "source_topic": topic_factory("src", 6),
-            "compare_topic": topic_factory("cmp", 6),
-            "dlq_topic": topic_factory("dlq", 1),
-        }),
-        "mysql": base.mysql.model_copy(update={"table": f"orders_{suffix}"}),
-        "postgres": base.postgres.model_copy(update={
-            "table": f"orders_{suffix}", "offsets_table": f"offsets_{suffix}",
-        }),
-        "legacy": base.legacy.model_copy(update={"group": f"legacy_{suffix}"}),
-        "ring": base.ring.model_copy(update={"group": f"ring_{suffix}"}),
-    })
+    settings = base.model_copy(
+        update={
+            "kafka": base.kafka.model_copy(
+                update={
+                    "source_topic": topic_factory("src", 6),
+                    "compare_topic": topic_factory("cmp", 6),
+                    "dlq_topic": topic_factory("dlq", 1),
+                }
+            ),
+            "mysql": base.mysql.model_copy(update={"table": f"orders_{suffix}"}),
+            "postgres": base.postgres.model_copy(
+                update={
+                    "table": f"orders_{suffix}",
+                    "offsets_table": f"offsets_{suffix}",
+                }
+            ),
+            "legacy": base.legacy.model_copy(update={"group": f"legacy_{suffix}"}),
+            "ring": base.ring.model_copy(update={"group": f"ring_{suffix}"}),
+        }
+    )
     yield settings
     my = mysql.connect(settings.mysql)
     try:
@@ -97,4 +106,3 @@ def isolated(services: Services, topic_factory: Callable[..., str]) -> Iterator[
         pg.execute(f"DROP TABLE IF EXISTS {settings.postgres.table}")  # type: ignore[arg-type]
         pg.execute(f"DROP TABLE IF EXISTS {settings.postgres.offsets_table}")  # type: ignore[arg-type]
         pg.commit()
-

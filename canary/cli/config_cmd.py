@@ -15,8 +15,14 @@ def config() -> None:
 
 
 @config.command("check")
-@click.option("--format", "fmt", type=click.Choice(["text", "json"]), default="text",
-              show_default=True, help="Output format.")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+    help="Output format.",
+)
 def check(fmt: str) -> None:
     """Validate the configuration and print it resolved, secrets masked.
 

@@ -19,8 +19,12 @@ def init() -> None:
     path and the report store. Safe to run again: nothing existing is changed."""
     resolved = settings()
     result = app.init_databases(resolved)
-    click.echo(f"MySQL      {resolved.mysql.address}/{resolved.mysql.database}: "
-               f"table {result.mysql_table} ready")
-    click.echo(f"PostgreSQL {resolved.postgres.address}/{resolved.postgres.database}: "
-               f"tables {result.postgres_table}, {result.offsets_table} and schema "
-               f"{result.report_schema} ready")
+    click.echo(
+        f"MySQL      {resolved.mysql.address}/{resolved.mysql.database}: "
+        f"table {result.mysql_table} ready"
+    )
+    click.echo(
+        f"PostgreSQL {resolved.postgres.address}/{resolved.postgres.database}: "
+        f"tables {result.postgres_table}, {result.offsets_table} and schema "
+        f"{result.report_schema} ready"
+    )

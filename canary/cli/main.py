@@ -26,9 +26,15 @@ class _Group(click.Group):
 
 
 @click.group(cls=_Group, context_settings={"help_option_names": ["-h", "--help"]})
-@click.option("--config", "config_path", type=click.Path(path_type=Path, dir_okay=False),
-              default=None, envvar="CANARY_CONFIG", show_envvar=True,
-              help="TOML configuration file [default: configs/local.toml].")
+@click.option(
+    "--config",
+    "config_path",
+    type=click.Path(path_type=Path, dir_okay=False),
+    default=None,
+    envvar="CANARY_CONFIG",
+    show_envvar=True,
+    help="TOML configuration file [default: configs/local.toml].",
+)
 @click.version_option(__version__, prog_name="canary")
 @click.pass_context
 def cli(ctx: click.Context, config_path: Path | None) -> None:

@@ -178,8 +178,9 @@ def _decimal_text(name: str, value: Decimal) -> bytes:
         raise ValueError(f"column {name!r}: Decimal {value} has no canonical form")
     # str() is twice as fast as format(); it only uses an exponent for very large or
     # very small scales, and format(..., "f") writes those out exactly, never rounding.
+    # The exponent's letter follows the thread's decimal context (Context.capitals).
     text = str(value)
-    if "E" in text:
+    if "E" in text or "e" in text:
         text = format(value, "f")
     if "." in text:
         text = text.rstrip("0").rstrip(".")

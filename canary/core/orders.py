@@ -61,8 +61,14 @@ def _order_value(rng: random.Random, order_id: int, version: int) -> dict[str, o
         price = Decimal(rng.randrange(50, 50_000)).scaleb(-2)
         qty = 1 + rng.randrange(4)
         total += price * qty
-        items.append({"sku": f"SKU-{rng.randrange(100_000):05d}", "qty": qty, "price": str(price),
-                      "line": line + 1})
+        items.append(
+            {
+                "sku": f"SKU-{rng.randrange(100_000):05d}",
+                "qty": qty,
+                "price": str(price),
+                "line": line + 1,
+            }
+        )
     moment = _EPOCH + timedelta(
         seconds=order_id * 60 + version * 7, microseconds=rng.randrange(1_000_000)
     )

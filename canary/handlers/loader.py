@@ -18,8 +18,12 @@ def load_handler(path: str) -> Handler:
     try:
         module = importlib.import_module(module_name)
     except ImportError as exc:
-        raise ConfigError("config", "handler.path", f"cannot import {module_name!r}: {exc}") from None
+        raise ConfigError(
+            "config", "handler.path", f"cannot import {module_name!r}: {exc}"
+        ) from None
     handler = getattr(module, attribute, None)
     if not callable(handler):
-        raise ConfigError("config", "handler.path", f"{module_name!r} has no function {attribute!r}")
+        raise ConfigError(
+            "config", "handler.path", f"{module_name!r} has no function {attribute!r}"
+        )
     return cast(Handler, handler)

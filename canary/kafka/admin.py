@@ -15,15 +15,16 @@ def ensure_topic(client: AdminClient, bootstrap: str, topic: str, partitions: in
     """Create ``topic`` if it does not exist; True when it was created now."""
     if topic in client.list_topics(timeout=10).topics:
         return False
-    futures = client.create_topics([NewTopic(topic, num_partitions=partitions,
-                                             replication_factor=1)])
+    futures = client.create_topics(
+        [NewTopic(topic, num_partitions=partitions, replication_factor=1)]
+    )
     try:
         futures[topic].result(timeout=30)
     except KafkaException as exc:
         error = exc.args[0] if exc.args else None
         if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_ALREADY_EXISTS:
             return False
-        if isinstance(error, KafkaError) and error.code() == KafkaError.INVALID_TOPIC_EXCEPTION:
+        if isinstance(error, KafkaError) and error.code() == KafkaError.TOPIC_EXCEPTION:
             raise UsageError(f"invalid topic name {topic!r}: {error.str()}") from exc
         raise ServiceUnavailable(SERVICE, bootstrap, describe(exc)) from exc
     return True
@@ -42,16 +43,18 @@ class PartitionSpan:
 
 def watermarks(bootstrap: str, topic: str, timeout: float = 10.0) -> list[PartitionSpan]:
     """Low and high watermark of every partition of ``topic`` (empty if it does not exist)."""
-    consumer = Consumer({**base_config(bootstrap), "group.id": "canary-watermarks",
-                         "enable.auto.commit": False})
+    consumer = Consumer(
+        {**base_config(bootstrap), "group.id": "canary-watermarks", "enable.auto.commit": False}
+    )
     try:
         metadata = consumer.list_topics(topic, timeout=timeout).topics.get(topic)
         if metadata is None or metadata.error is not None:
             return []
         spans = []
         for partition in sorted(metadata.partitions):
-            low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition),
-                                                       timeout=timeout)
+            low, high = consumer.get_watermark_offsets(
+                TopicPartition(topic, partition), timeout=timeout
+            )
             spans.append(PartitionSpan(partition, low, high))
         return spans
     except KafkaException as exc:

@@ -39,8 +39,11 @@ def probe(bootstrap: str, timeout: float = PROBE_TIMEOUT_S) -> AdminClient:
 def describe(exc: KafkaException) -> str:
     error = exc.args[0] if exc.args else None
     if isinstance(error, KafkaError):
-        if error.code() in (KafkaError._TRANSPORT, KafkaError._ALL_BROKERS_DOWN,
-                            KafkaError._TIMED_OUT):
+        if error.code() in (
+            KafkaError._TRANSPORT,
+            KafkaError._ALL_BROKERS_DOWN,
+            KafkaError._TIMED_OUT,
+        ):
             return "no broker answered"
         return str(error.str())
     return str(exc)

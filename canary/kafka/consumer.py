@@ -16,16 +16,18 @@ Rebalance = Callable[[Consumer, list[TopicPartition]], None]
 def build(bootstrap: str, group: str, extra: dict[str, Any] | None = None) -> Consumer:
     """A consumer that stores offsets only when told: nothing is committed before it is
     durable. A group with no committed position starts from the earliest offset."""
-    return Consumer({
-        **base_config(bootstrap),
-        "group.id": group,
-        "enable.auto.offset.store": False,
-        "enable.auto.commit": True,
-        "auto.commit.interval.ms": 1000,
-        "auto.offset.reset": "earliest",
-        "enable.partition.eof": False,
-        **(extra or {}),
-    })
+    return Consumer(
+        {
+            **base_config(bootstrap),
+            "group.id": group,
+            "enable.auto.offset.store": False,
+            "enable.auto.commit": True,
+            "auto.commit.interval.ms": 1000,
+            "auto.offset.reset": "earliest",
+            "enable.partition.eof": False,
+            **(extra or {}),
+        }
+    )
 
 
 def classic_settings(strategy: str, session_timeout_ms: int = 10_000) -> dict[str, Any]:
@@ -82,8 +84,10 @@ def commit(consumer: Consumer, offsets: Sequence[TopicPartition] | None = None) 
     except KafkaException as exc:
         error = exc.args[0] if exc.args else None
         if isinstance(error, KafkaError) and error.code() in (
-            KafkaError._NO_OFFSET, KafkaError.UNKNOWN_MEMBER_ID,
-            KafkaError.ILLEGAL_GENERATION, KafkaError.REBALANCE_IN_PROGRESS,
+            KafkaError._NO_OFFSET,
+            KafkaError.UNKNOWN_MEMBER_ID,
+            KafkaError.ILLEGAL_GENERATION,
+            KafkaError.REBALANCE_IN_PROGRESS,
             KafkaError._STATE,
         ):
             return

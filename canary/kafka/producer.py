@@ -17,8 +17,14 @@ DeliveryCallback = Callable[[KafkaError | None, Message], None]
 class CheckedProducer:
     """Counts deliveries and remembers the first failure; ``flush`` raises it."""
 
-    def __init__(self, bootstrap: str, *, linger_ms: float = 5, idempotent: bool = True,
-                 extra: dict[str, Any] | None = None) -> None:
+    def __init__(
+        self,
+        bootstrap: str,
+        *,
+        linger_ms: float = 5,
+        idempotent: bool = True,
+        extra: dict[str, Any] | None = None,
+    ) -> None:
         config = {
             **base_config(bootstrap),
             "linger.ms": linger_ms,
@@ -40,9 +46,15 @@ class CheckedProducer:
         if self.first_error is None:
             self.first_error = f"{message.topic()}: {error.str()}"
 
-    def produce(self, topic: str, value: bytes, key: bytes | None = None,
-                headers: Headers | None = None, on_delivery: DeliveryCallback | None = None,
-                partition: int | None = None) -> None:
+    def produce(
+        self,
+        topic: str,
+        value: bytes,
+        key: bytes | None = None,
+        headers: Headers | None = None,
+        on_delivery: DeliveryCallback | None = None,
+        partition: int | None = None,
+    ) -> None:
         """Queue one message, waiting for room when the local queue is full."""
         callback = on_delivery or self._on_delivery
         kwargs: dict[str, Any] = {"key": key, "on_delivery": callback}
@@ -69,5 +81,6 @@ class CheckedProducer:
         if remaining:
             raise DeliveryError(f"{remaining} messages still undelivered after {timeout:.0f} s")
         if self.first_error is not None:
-            raise DeliveryError(f"{self.failed} messages were not delivered; first: "
-                                f"{self.first_error}")
+            raise DeliveryError(
+                f"{self.failed} messages were not delivered; first: {self.first_error}"
+            )

@@ -13,7 +13,7 @@ import logging
 import time
 from dataclasses import dataclass
 
-from confluent_kafka import Consumer, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from canary.config import Settings
 from canary.core.offsets import OffsetTracker
@@ -43,8 +43,15 @@ class LegacyOptions:
 class LegacyPath:
     """Consumes ``topic`` as a member of ``group`` and writes every message to MySQL."""
 
-    def __init__(self, settings: Settings, options: LegacyOptions, handler: Handler,
-                 writer: mysql.OrdersWriter, outbox: Outbox, stop: StopFlag) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        options: LegacyOptions,
+        handler: Handler,
+        writer: mysql.OrdersWriter,
+        outbox: Outbox,
+        stop: StopFlag,
+    ) -> None:
         self._settings = settings
         self._options = options
         self._handler = handler
@@ -61,8 +68,12 @@ class LegacyPath:
         consumer = kafka_consumer.build(
             bootstrap, options.group, kafka_consumer.classic_settings(options.assignment_strategy)
         )
-        consumer.subscribe([options.topic], on_assign=self._on_assign,
-                           on_revoke=self._on_revoke, on_lost=self._on_lost)
+        consumer.subscribe(
+            [options.topic],
+            on_assign=self._on_assign,
+            on_revoke=self._on_revoke,
+            on_lost=self._on_lost,
+        )
         idle = self._idle = IdleTimer(options.until_idle)
         started = time.monotonic()
         last_store = started
@@ -84,27 +95,30 @@ class LegacyPath:
             self._finish(consumer)
         return self.summary
 
-    def _process(self, batch: list[object]) -> None:
+    def _process(self, batch: list[Message]) -> None:
         tracker, size = self._tracker, self._options.batch_size
         for message in batch:
-            tracker.register(message.topic(), message.partition(), message.offset())  # type: ignore[attr-defined]
-        self.summary.messages += len(batch)
+            tracker.register(message.topic() or "", message.partition() or 0, message.offset() or 0)
+        self.summary.saw(len(batch), time.monotonic())
         for start in range(0, len(batch), size):
-            chunk = batch[start:start + size]
-            prepared = prepare(chunk, self._handler, self._outbox, tracker.complete)  # type: ignore[arg-type]
+            chunk = batch[start : start + size]
+            prepared = prepare(chunk, self._handler, self._outbox, tracker.complete)
             if prepared:
                 self._writer.write([item.sink_row() for item in prepared])
                 publish(prepared, self._outbox, time.time() * 1000.0, tracker.complete)
                 self.summary.rows += len(prepared)
             self._outbox.serve()
         self.summary.dead_lettered = self._outbox.dead_lettered
+        self.summary.last_at = time.monotonic()
 
     def _check_outbox(self) -> None:
         self._outbox.serve()
         if self._outbox.failure is not None:
             self.summary.errors += 1
-            raise DeliveryError(f"a compare event or dead letter was not delivered "
-                                f"({self._outbox.failure}); offsets after it stay uncommitted")
+            raise DeliveryError(
+                f"a compare event or dead letter was not delivered "
+                f"({self._outbox.failure}); offsets after it stay uncommitted"
+            )
 
     def _settle(self, consumer: Consumer) -> None:
         """Wait for acknowledgements, store what is now committable and commit it."""

@@ -21,8 +21,15 @@ Done = Callable[[], None]
 class Outbox:
     """Publishes compare events and dead letters for one path of one run."""
 
-    def __init__(self, producer: CheckedProducer, *, run_id: str, path: str,
-                 compare_topic: str, dlq_topic: str) -> None:
+    def __init__(
+        self,
+        producer: CheckedProducer,
+        *,
+        run_id: str,
+        path: str,
+        compare_topic: str,
+        dlq_topic: str,
+    ) -> None:
         self._producer = producer
         self._run = run_id
         self._path = path
@@ -41,16 +48,26 @@ class Outbox:
 
         return on_delivery
 
-    def compare(self, key: str, src: SourceCoord, checksum: str, at_ms: float,
-                done: Done) -> None:
-        event = CompareEvent(run=self._run, path=self._path,  # type: ignore[arg-type]
-                             key=key, src=src, sum=checksum, at=at_ms)
-        self._producer.produce(self._compare_topic, encode_event(event), key=key.encode(),
-                               on_delivery=self._callback(done))
+    def compare(self, key: str, src: SourceCoord, checksum: str, at_ms: float, done: Done) -> None:
+        event = CompareEvent(
+            run=self._run,
+            path=self._path,  # type: ignore[arg-type]
+            key=key,
+            src=src,
+            sum=checksum,
+            at=at_ms,
+        )
+        self._producer.produce(
+            self._compare_topic,
+            encode_event(event),
+            key=key.encode(),
+            on_delivery=self._callback(done),
+        )
         self.published += 1
 
-    def dead_letter(self, message: SourceMessage, reason: str, error: BaseException,
-                    done: Done) -> None:
+    def dead_letter(
+        self, message: SourceMessage, reason: str, error: BaseException, done: Done
+    ) -> None:
         headers = [
             ("canary.reason", reason.encode()),
             ("canary.error", type(error).__name__.encode()),
@@ -60,8 +77,13 @@ class Outbox:
             ("canary.path", self._path.encode()),
             ("canary.run", self._run.encode()),
         ]
-        self._producer.produce(self._dlq_topic, message.value() or b"", key=message.key(),
-                               headers=headers, on_delivery=self._callback(done))
+        self._producer.produce(
+            self._dlq_topic,
+            message.value() or b"",
+            key=message.key(),
+            headers=headers,
+            on_delivery=self._callback(done),
+        )
         self.dead_lettered += 1
 
     def serve(self, timeout: float = 0) -> None:

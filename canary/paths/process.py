@@ -30,12 +30,17 @@ class Prepared:
 
 def coordinate(message: SourceMessage) -> SourceCoord:
     kind, stamp = message.timestamp()
-    return SourceCoord(t=message.topic() or "", p=message.partition() or 0,
-                       o=message.offset() or 0, ts=stamp if kind else 0)
+    return SourceCoord(
+        t=message.topic() or "",
+        p=message.partition() or 0,
+        o=message.offset() or 0,
+        ts=stamp if kind else 0,
+    )
 
 
-def prepare(messages: Iterable[SourceMessage], handler: Handler, outbox: Outbox,
-            complete: Complete) -> list[Prepared]:
+def prepare(
+    messages: Iterable[SourceMessage], handler: Handler, outbox: Outbox, complete: Complete
+) -> list[Prepared]:
     """Rows for the messages the handler accepts; the others go to the dead-letter topic
     and count as complete once it has them."""
     prepared = []
@@ -48,8 +53,7 @@ def prepare(messages: Iterable[SourceMessage], handler: Handler, outbox: Outbox,
                 raise ValueError(f"handler row lacks columns {', '.join(missing)}")
             checksum = row_checksum(row)
         except Exception as exc:  # noqa: BLE001 - any handler failure is a dead letter, by contract
-            outbox.dead_letter(message, str(exc) or type(exc).__name__, exc,
-                               _done(complete, src))
+            outbox.dead_letter(message, str(exc) or type(exc).__name__, exc, _done(complete, src))
             continue
         raw_key = message.key()
         key = raw_key.decode("utf-8", "replace") if raw_key is not None else str(row[KEY])
@@ -57,8 +61,7 @@ def prepare(messages: Iterable[SourceMessage], handler: Handler, outbox: Outbox,
     return prepared
 
 
-def publish(prepared: Sequence[Prepared], outbox: Outbox, at_ms: float,
-            complete: Complete) -> None:
+def publish(prepared: Sequence[Prepared], outbox: Outbox, at_ms: float, complete: Complete) -> None:
     """Compare events for rows whose transaction committed at ``at_ms``."""
     for item in prepared:
         outbox.compare(item.key, item.src, item.checksum, at_ms, _done(complete, item.src))

@@ -72,8 +72,11 @@ class IdleTimer:
         self._last = self._clock()
 
     def expired(self) -> bool:
-        return (self._armed and self._seconds is not None
-                and self._clock() - self._last >= self._seconds)
+        return (
+            self._armed
+            and self._seconds is not None
+            and self._clock() - self._last >= self._seconds
+        )
 
 
 @dataclass(slots=True)
@@ -88,10 +91,25 @@ class RunSummary:
     errors: int = 0
     seconds: float = 0.0
     stopped_by: str = ""
+    first_at: float = 0.0  # monotonic time of the first message
+    last_at: float = 0.0  # monotonic time the last message was done
+
+    def saw(self, count: int, now: float) -> None:
+        """Count fetched messages; the rate is measured from the first one on."""
+        if not self.first_at:
+            self.first_at = now
+        self.messages += count
+        self.last_at = now
+
+    @property
+    def busy_seconds(self) -> float:
+        return max(0.0, self.last_at - self.first_at)
 
     @property
     def rate(self) -> float:
-        return self.messages / self.seconds if self.seconds > 0 else 0.0
+        """Messages per second of work, from the first message to the last one done
+        (time spent joining the group or idling at the end does not count)."""
+        return self.messages / self.busy_seconds if self.busy_seconds > 0 else 0.0
 
     def lines(self) -> list[str]:
         return [
@@ -100,6 +118,6 @@ class RunSummary:
             f"  rows written   {self.rows:>12,}",
             f"  dead-lettered  {self.dead_lettered:>12,}",
             f"  errors         {self.errors:>12,}",
-            f"  elapsed        {self.seconds:>12.2f} s",
+            f"  elapsed        {self.seconds:>12.2f} s ({self.busy_seconds:.2f} s of work)",
             f"  rate           {self.rate:>12,.0f} msg/s",
         ]

@@ -21,9 +21,14 @@ pytestmark = pytest.mark.integration
 
 def _row(order_id: int, version: int, **changes: object) -> SinkRow:
     values: dict[str, object] = {
-        "order_id": order_id, "user_id": 7, "amount": Decimal("12.50"), "currency": "EUR",
-        "status": "paid", "items": [{"sku": "SKU-1", "qty": 2, "price": "6.25"}],
-        "note": "Cafe\u0301 🚀 日本", "event_time": datetime(2026, 3, 1, 12, 0, 0, 123456, UTC),
+        "order_id": order_id,
+        "user_id": 7,
+        "amount": Decimal("12.50"),
+        "currency": "EUR",
+        "status": "paid",
+        "items": [{"sku": "SKU-1", "qty": 2, "price": "6.25"}],
+        "note": "Cafe\u0301 🚀 日本",
+        "event_time": datetime(2026, 3, 1, 12, 0, 0, 123456, UTC),
         "version": version,
     }
     values.update(changes)

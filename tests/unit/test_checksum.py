@@ -7,7 +7,7 @@ import random
 import struct
 from collections import OrderedDict
 from datetime import UTC, date, datetime, timedelta, timezone
-from decimal import Context, Decimal
+from decimal import Context, Decimal, localcontext
 from typing import Any
 
 import orjson
@@ -241,6 +241,18 @@ def test_decimal_text_is_plain_notation() -> None:
     assert entries(canonical_bytes({"d": Decimal(many_digits)}))[0][2] == many_digits[:-1].encode()
 
 
+def test_decimal_text_ignores_the_decimal_context() -> None:
+    expected = canonical_bytes({"d": Decimal("1E+3")})
+    with localcontext(Context(prec=2, capitals=0)):
+        assert str(Decimal("1E+3")) == "1e+3"
+        assert canonical_bytes({"d": Decimal("1E+3")}) == expected
+        assert canonical_bytes({"d": Decimal("123.456")}) == canonical_bytes(
+            {"d": Decimal("123.4560")}
+        )
+        assert entries(canonical_bytes({"d": Decimal("123.456")}))[0][2] == b"123.456"
+        assert entries(canonical_bytes({"d": Decimal("1.23456E+10")}))[0][2] == b"12345600000"
+
+
 @given(NAIVE_DATETIMES, OFFSETS)
 def test_naive_datetime_is_utc_and_aware_ones_hash_by_instant(
     naive: datetime, offset: timezone
@@ -294,7 +306,7 @@ class Colour(enum.IntEnum):
     RED = 5
 
 
-class Label(str, enum.Enum):
+class Label(enum.StrEnum):
     PAID = "PAID"
 
 
