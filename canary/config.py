@@ -139,6 +139,20 @@ class RingSettings(_Section):
         return self.workers or 2 * (os.cpu_count() or 1)
 
 
+class DiffSettings(_Section):
+    """Thresholds of the stream diff's verdict; a negative limit means no limit."""
+
+    max_mismatched: int = 0
+    max_missing_in_ring: int = 0
+    max_missing_in_legacy: int = 0
+    max_duplicates: int = -1
+    max_invalid: int = -1
+    max_p99_gap_ms: float = -1.0
+    max_samples: Annotated[int, Field(ge=0, le=10_000)] = 20
+    grace: Annotated[float, Field(ge=0)] = 10.0
+    until_idle: Annotated[float, Field(ge=0)] = 10.0
+
+
 class Settings(_Section):
     kafka: KafkaSettings = KafkaSettings()
     mysql: MySQLSettings = MySQLSettings()
@@ -147,6 +161,7 @@ class Settings(_Section):
     produce: ProduceSettings = ProduceSettings()
     legacy: LegacySettings = LegacySettings()
     ring: RingSettings = RingSettings()
+    diff: DiffSettings = DiffSettings()
     source: str = Field(default="(defaults)", exclude=True)
 
 
@@ -184,6 +199,11 @@ def _read_toml(path: Path, *, required: bool) -> dict[str, Any]:
         raise ConfigError(str(path), "-", f"cannot be read: {exc.strerror}") from None
 
 
+_DSN_FIELDS = {
+    "kafka": {"bootstrap"},
+    "mysql": {"host", "port", "user", "database"},
+    "postgres": {"host", "port", "user", "database"},
+}
 _SERVICE_VARIABLES = {
     "CANARY_KAFKA_BOOTSTRAP": "kafka",
     "CANARY_MYSQL_DSN": "mysql",
@@ -197,6 +217,8 @@ def _apply_environment(data: dict[str, Any], env: Mapping[str, str]) -> dict[str
         if not name.startswith(ENV_PREFIX) or "__" not in name:
             continue
         section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        if section not in Settings.model_fields or section == "source":
+            raise ConfigError(name, section, "unknown section")
         target = data.setdefault(section, {})
         if not isinstance(target, dict):
             raise ConfigError(name, section, "is not a section")
@@ -232,12 +254,18 @@ def _parse_dsn(variable: str, dsn: str) -> tuple[dict[str, Any], str | None]:
 
 
 def _origin_of(key: str, env: Mapping[str, str], source: str) -> str:
+    """The variable that set ``key``, or the file when no variable did."""
     section, _, field = key.partition(".")
+    if not field:
+        prefix = f"{ENV_PREFIX}{section.upper()}__"
+        named = sorted(name for name in env if name.startswith(prefix))
+        return named[0] if named else source
     variable = f"{ENV_PREFIX}{section.upper()}__{field.upper()}"
     if variable in env:
         return variable
     for service_variable, service_section in _SERVICE_VARIABLES.items():
-        if service_section == section and service_variable in env:
+        if service_section == section and field in _DSN_FIELDS[service_section] \
+                and service_variable in env:
             return service_variable
     return source
 

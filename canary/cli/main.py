@@ -9,7 +9,15 @@ from typing import Any
 import click
 
 from canary import __version__
-from canary.cli import config_cmd, db_cmd, produce_cmd, run_cmd
+from canary.cli import (
+    config_cmd,
+    db_cmd,
+    demo_cmd,
+    diff_cmd,
+    produce_cmd,
+    report_cmd,
+    run_cmd,
+)
 from canary.config import load_settings
 from canary.errors import CanaryError
 
@@ -72,6 +80,9 @@ cli.add_command(config_cmd.config)
 cli.add_command(db_cmd.db)
 cli.add_command(produce_cmd.produce)
 cli.add_command(run_cmd.run)
+cli.add_command(diff_cmd.diff)
+cli.add_command(report_cmd.report)
+cli.add_command(demo_cmd.demo)
 
 
 def main() -> None:

@@ -75,6 +75,13 @@ class KeyedDispatcher(Generic[T]):
         self.bytes = 0
 
     def add(self, partition: Partition) -> None:
+        lane = self._lanes.get(partition)
+        if lane is not None and lane.revoked:
+            # Handed back before the batches taken earlier finished (a lost assignment is
+            # not waited for): keep the lane, so their keys stay claimed and their
+            # completions are counted where they were taken.
+            lane.revoked = False
+            return
         self._lanes[partition] = _Lane(ring=RingBuffer(self._capacity))
 
     def revoke(self, partition: Partition) -> list[Item[T]]:
@@ -166,6 +173,8 @@ class KeyedDispatcher(Generic[T]):
             lane.inflight -= 1
             lane.bytes -= item.size
             self.bytes -= item.size
+            if lane.revoked and lane.inflight == 0:
+                del self._lanes[item.partition]
             key = _order_key(item)
             if (item.partition, key) in released:
                 continue
@@ -173,8 +182,6 @@ class KeyedDispatcher(Generic[T]):
             lane.busy.discard(key)
             if key in lane.waiting:
                 lane.ready.append(key)
-            if lane.revoked and lane.inflight == 0:
-                del self._lanes[item.partition]
 
     def occupancy(self, partition: Partition) -> int:
         """Records held for ``partition``: queued, waiting for their key, or in flight."""

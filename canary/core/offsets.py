@@ -29,6 +29,15 @@ class PartitionOffsets:
         self._order.append(offset)
         self._open.add(offset)
 
+    def rewind(self, offset: int) -> None:
+        """Forget registrations at or after ``offset``: the partition is read again from
+        there. Older unfinished offsets stay, so the committable offset only moves back."""
+        order, still_open = self._order, self._open
+        while order and order[-1] >= offset:
+            still_open.discard(order.pop())
+        if not order:
+            self._next = min(self._next, offset)
+
     def complete(self, offset: int) -> None:
         """Mark ``offset`` done; unknown or already completed offsets are ignored."""
         if offset not in self._open:
@@ -68,11 +77,13 @@ class OffsetTracker:
 
     def register(self, topic: str, partition: int, offset: int) -> None:
         """Track a fetched message. An offset at or below one already tracked means the
-        partition was re-read from an earlier position: tracking restarts there, which can
-        only move the committable offset back, never past unfinished work."""
+        partition is being re-read from an earlier position: tracking rewinds to it, which
+        can only move the committable offset back, never past unfinished work."""
         tracker = self._partitions.get((topic, partition))
-        if tracker is None or offset < tracker.committable() or offset <= tracker.newest():
+        if tracker is None:
             tracker = self._partitions[(topic, partition)] = PartitionOffsets(offset)
+        elif offset <= tracker.newest():
+            tracker.rewind(offset)
         tracker.register(offset)
 
     def complete(self, topic: str, partition: int, offset: int) -> None:

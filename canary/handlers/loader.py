@@ -17,7 +17,7 @@ def load_handler(path: str) -> Handler:
     module_name, _, attribute = path.partition(":")
     try:
         module = importlib.import_module(module_name)
-    except ImportError as exc:
+    except Exception as exc:  # noqa: BLE001 - a handler module may fail to import in any way
         raise ConfigError(
             "config", "handler.path", f"cannot import {module_name!r}: {exc}"
         ) from None

@@ -15,7 +15,9 @@ from canary.errors import HandlerError
 # rejected here, so what is checksummed is exactly what is stored.
 _AMOUNT_SCALE = 2
 _AMOUNT_DIGITS = 12
-_STR_FIELDS = ("currency", "status")
+# Longest text the MySQL columns hold (VARCHAR(8), VARCHAR(32)); PostgreSQL TEXT would
+# take more, and the two paths would silently diverge.
+_STR_FIELDS = {"currency": 8, "status": 32}
 _INT_FIELDS = ("order_id", "user_id", "version")
 
 
@@ -23,6 +25,9 @@ def to_row(key: bytes | None, value: bytes | None) -> Row:
     """Decode and validate an order event; any problem raises HandlerError with the reason."""
     if value is None:
         raise HandlerError("message has no value")
+    if b"\\u0000" in value:
+        # PostgreSQL text and JSONB cannot hold U+0000 while MySQL can: refuse it for both.
+        raise HandlerError("value contains a NUL character (\\u0000), which PostgreSQL cannot store")
     try:
         event = orjson.loads(value)
     except orjson.JSONDecodeError as exc:
@@ -35,10 +40,12 @@ def to_row(key: bytes | None, value: bytes | None) -> Row:
         if type(field) is not int or field < 0 or field >= 1 << 63:
             raise HandlerError(f"{name} must be a non-negative 64-bit integer, got {field!r}")
         row[name] = field
-    for name in _STR_FIELDS:
+    for name, longest in _STR_FIELDS.items():
         field = event.get(name)
         if not isinstance(field, str) or not field:
             raise HandlerError(f"{name} must be a non-empty string, got {field!r}")
+        if len(field) > longest:
+            raise HandlerError(f"{name} is longer than {longest} characters: {field[:40]!r}")
         row[name] = field
     if key is not None and key != str(row["order_id"]).encode():
         raise HandlerError(f"message key {key!r} does not match order_id {row['order_id']}")
@@ -81,4 +88,7 @@ def _instant(field: object) -> datetime:
         raise HandlerError(f"event_time is not ISO-8601: {field!r}") from None
     if moment.tzinfo is None:
         raise HandlerError(f"event_time has no time zone: {field!r}")
-    return moment.astimezone(UTC)
+    try:
+        return moment.astimezone(UTC)
+    except OverflowError:
+        raise HandlerError(f"event_time is outside the representable range: {field!r}") from None

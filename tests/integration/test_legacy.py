@@ -15,7 +15,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -26,7 +26,7 @@ from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from canary import app
 from canary.config import Settings
-from canary.core.checksum import Row, row_checksum
+from canary.core.checksum import row_checksum
 from canary.core.events import CompareEvent, decode_event
 from canary.core.orders import generate_orders
 from canary.handlers.orders import to_row
@@ -43,9 +43,21 @@ COUNT, KEYS, SEED = 20_000, 2_000, 20_260_301
 RUN_TIMEOUT_S = 90.0
 
 Coord = tuple[str, int, int]
+_STARTED: list[Member] = []
 
 
 # --- helpers ---------------------------------------------------------------------------
+
+
+@pytest.fixture(autouse=True)
+def _reap() -> Iterator[None]:
+    """A test that fails half-way leaves no `canary` process behind."""
+    yield
+    while _STARTED:
+        process = _STARTED.pop().process
+        if process.poll() is None:
+            process.kill()
+            process.wait()
 
 
 def _env(settings: Settings, batch_size: int) -> dict[str, str]:
@@ -118,7 +130,9 @@ def _start(
         process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
             command, cwd=ROOT, env=_env(settings, batch_size), stdout=out, stderr=err, text=True
         )
-    return Member(process, stdout, stderr)
+    member = Member(process, stdout, stderr)
+    _STARTED.append(member)
+    return member
 
 
 def _run(settings: Settings, tmp: Path, run_id: str, **options: Any) -> Finished:
@@ -126,9 +140,19 @@ def _run(settings: Settings, tmp: Path, run_id: str, **options: Any) -> Finished
     return _start(settings, tmp, run_id, **options).wait()
 
 
-def _wait_for(what: str, condition: Callable[[], bool], timeout: float = 60.0) -> None:
+def _wait_for(
+    what: str, condition: Callable[[], bool], *running: Member, timeout: float = 60.0
+) -> None:
+    """Poll ``condition``; fail on timeout, or as soon as one of ``running`` has exited."""
     deadline = time.monotonic() + timeout
     while not condition():
+        for member in running:
+            if member.process.poll() is not None:
+                ended = member.wait()
+                pytest.fail(
+                    f"canary exited with {ended.code} while waiting for {what}:\n"
+                    f"{ended.stdout}{ended.stderr}"
+                )
         if time.monotonic() > deadline:
             pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
         time.sleep(0.05)
@@ -233,6 +257,15 @@ class Source:
         return row_checksum(to_row(message.key(), message.value()))
 
 
+def _headers(message: Message) -> dict[str, str]:
+    """A consumed message's headers as text (the client hands them back as a list)."""
+    raw = message.headers() or []
+    pairs = raw.items() if isinstance(raw, dict) else raw
+    return {
+        name: value.decode() if isinstance(value, bytes) else str(value) for name, value in pairs
+    }
+
+
 def _coord(message: Message) -> Coord:
     return (message.topic() or "", message.partition() or 0, message.offset() or 0)
 
@@ -247,12 +280,13 @@ def _produce(settings: Settings, count: int = COUNT, keys: int = KEYS) -> None:
 def _expected_table(values: Iterable[bytes], source: Source) -> dict[int, dict[str, Any]]:
     """The newest version of every key, as the table must hold it after a full run."""
     where = source.coordinate_of()
-    newest: dict[int, Row] = {}
+    newest: dict[int, dict[str, Any]] = {}
     for value in values:
-        row = to_row(None, value)
-        if row["version"] > newest.get(row[KEY], {"version": 0})["version"]:
+        row: dict[str, Any] = dict(to_row(None, value))
+        key: int = row[KEY]
+        if key not in newest or row["version"] > newest[key]["version"]:
             _, partition, offset = where[value]
-            newest[row[KEY]] = {**row, "src_partition": partition, "src_offset": offset}
+            newest[key] = {**row, "src_partition": partition, "src_offset": offset}
     return newest
 
 
@@ -298,6 +332,12 @@ def _assignments(log: str) -> list[list[int]]:
     ]
 
 
+def _owned(member: Member) -> list[int]:
+    """The partitions of ``member``'s latest assignment, from its log."""
+    found = _assignments(member.log())
+    return found[-1] if found else []
+
+
 # --- tests -----------------------------------------------------------------------------
 
 
@@ -335,24 +375,25 @@ def test_a_rerun_after_sigkill_completes_the_table_and_only_repeats_events(
     _init_table(isolated)
     _produce(isolated)
 
+    compare = isolated.kafka.compare_topic
+
     # A smaller batch keeps the first run busy long enough to be killed in the middle.
     first = _start(isolated, tmp_path, "crash", until_idle=None, batch_size=10)
-    _wait_for(
-        "a quarter of the events",
-        lambda: _published(isolated, isolated.kafka.compare_topic) >= COUNT // 4,
-    )
+    _wait_for("half of the events", lambda: _published(isolated, compare) >= COUNT // 2, first)
     first.process.send_signal(signal.SIGKILL)
     assert first.wait().code == -signal.SIGKILL
-    assert _published(isolated, isolated.kafka.compare_topic) < COUNT, "killed too late"
+    assert _published(isolated, compare) < COUNT, "killed too late"
 
     rerun = _run(isolated, tmp_path, "crash")
 
     assert rerun.code == 0, rerun.stderr
-    assert 0 < rerun.counter("messages") <= COUNT
+    # The killed run had committed part of its work (stored offsets, auto-committed).
+    assert 0 < rerun.counter("messages") < COUNT
     source = Source.read(isolated)
     _assert_table(isolated, _expected_table(_generated(), source))
     events = _compare_events(isolated, "crash")
     per_coord = _assert_events(events, source, exactly_once=False)
+    # The rerun re-read from the last commit: what it repeats is redeliveries only.
     assert len(events) == COUNT + sum(n - 1 for n in per_coord.values())
 
 
@@ -360,19 +401,25 @@ def test_two_members_share_the_partitions_and_one_leaving_loses_nothing(
     isolated: Settings, tmp_path: Path
 ) -> None:
     _init_table(isolated)
-    _produce(isolated)
+    compare = isolated.kafka.compare_topic
 
+    # The events are produced once both members own partitions, so that both take part.
     leaving = _start(isolated, tmp_path, "pair", until_idle=None, batch_size=10)
+    _wait_for("the first member's assignment", lambda: bool(_owned(leaving)), leaving)
     staying = _start(isolated, tmp_path, "pair", batch_size=10)
     _wait_for(
-        "both members to own partitions",
-        lambda: (
-            all(any(_assignments(m.log())) for m in (leaving, staying))
-            and _assignments(leaving.log())[-1] != []
-            and _assignments(staying.log())[-1] != []
-        ),
+        "the partitions to be shared",
+        lambda: bool(_owned(staying)) and len(_owned(leaving)) + len(_owned(staying)) == 6,
+        leaving,
+        staying,
     )
-    _wait_for("progress", lambda: _published(isolated, isolated.kafka.compare_topic) > 0)
+    _produce(isolated)
+    _wait_for(
+        "a quarter of the events",
+        lambda: _published(isolated, compare) >= COUNT // 4,
+        leaving,
+        staying,
+    )
     leaving.process.send_signal(signal.SIGTERM)
     left = leaving.wait()
     stayed = staying.wait()
@@ -426,7 +473,7 @@ def test_malformed_messages_are_dead_lettered_and_the_path_goes_on(
     assert [(m.key(), m.value()) for m in letters] == malformed
     reasons = []
     for message, offset in zip(letters, (30, 31), strict=True):
-        headers = {name: value.decode() for name, value in message.headers() or []}
+        headers = _headers(message)
         assert headers["canary.src.topic"] == topic
         assert headers["canary.src.partition"] == "0"
         assert headers["canary.src.offset"] == str(offset)
@@ -451,7 +498,7 @@ def test_sigterm_commits_so_a_rerun_reads_nothing_twice(isolated: Settings, tmp_
 
     # Stopped in the middle: the rerun starts exactly where the graceful stop ended.
     first = _start(isolated, tmp_path, "term", until_idle=None, batch_size=10)
-    _wait_for("a quarter of the events", lambda: _published(isolated, compare) >= COUNT // 4)
+    _wait_for("a quarter of the events", lambda: _published(isolated, compare) >= COUNT // 4, first)
     first.process.send_signal(signal.SIGTERM)
     stopped = first.wait()
     assert stopped.code == 0, stopped.stderr
@@ -462,7 +509,7 @@ def test_sigterm_commits_so_a_rerun_reads_nothing_twice(isolated: Settings, tmp_
 
     # Stopped after everything is done: the next rerun has nothing left to read.
     second = _start(isolated, tmp_path, "term", until_idle=None)
-    _wait_for("every event", lambda: _published(isolated, compare) >= COUNT)
+    _wait_for("every event", lambda: _published(isolated, compare) >= COUNT, second)
     second.process.send_signal(signal.SIGTERM)
     finished = second.wait()
     assert finished.code == 0, finished.stderr

@@ -1,0 +1,41 @@
+"""Writing a report in the format asked for, to stdout or ``--out FILE``."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any, TypeVar
+
+import click
+import orjson
+
+from canary.render import html, text
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+def report_options(function: F) -> F:
+    """The ``--format`` and ``--out`` options every report command has."""
+    function = click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
+                            default=None, help="Write the report to FILE instead of stdout.")(
+        function)
+    return click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]),
+                        default="text", show_default=True, help="Report format.")(function)
+
+
+def render(report: dict[str, Any], fmt: str) -> str:
+    if fmt == "json":
+        return orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
+    if fmt == "html":
+        return html.render(report)
+    return text.render(report)
+
+
+def emit(report: dict[str, Any], fmt: str, out: Path | None) -> None:
+    body = render(report, fmt)
+    if out is None:
+        click.echo(body)
+        return
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(body + "\n", encoding="utf-8")
+    click.echo(f"report {report.get('id', '')} ({report['verdict']}) written to {out}", err=True)

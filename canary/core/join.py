@@ -1,0 +1,173 @@
+"""The stream join: pairs the two paths' compare events by source coordinate (CONTRACTS §5).
+
+Events are folded in one at a time. A coordinate seen on one path waits in ``pending``
+until the other path's event arrives; then it is classified (matched or mismatched) and
+only a compact marker stays behind to recognise later redeliveries as duplicates. So
+memory grows with the records still unpaired, not with the length of the run.
+
+Samples keep the records with the smallest coordinates, so a report does not depend on
+the order in which events happened to be read.
+"""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from typing import Any
+
+from canary.core.events import CompareEvent
+
+LEGACY, RING = 0, 1
+_PATH_INDEX = {"legacy": LEGACY, "ring": RING}
+_OFFSET_BITS = 48  # offsets stay far below 2**48; partition and topic id fit above
+
+
+@dataclass(order=True, frozen=True, slots=True)
+class Sample:
+    """One record worth showing: its coordinate, key, and the sums seen."""
+
+    topic: str
+    partition: int
+    offset: int
+    key: str = field(compare=False)
+    legacy_sum: str | None = field(compare=False, default=None)
+    ring_sum: str | None = field(compare=False, default=None)
+
+    def as_json(self) -> dict[str, Any]:
+        body: dict[str, Any] = {"key": self.key,
+                                "src": {"t": self.topic, "p": self.partition, "o": self.offset}}
+        if self.legacy_sum is not None:
+            body["legacy_sum"] = self.legacy_sum
+        if self.ring_sum is not None:
+            body["ring_sum"] = self.ring_sum
+        return body
+
+
+class _Reservoir:
+    """Counts samples and keeps the ``cap`` smallest, in order."""
+
+    def __init__(self, cap: int) -> None:
+        self._cap = cap
+        self._kept: list[Sample] = []
+        self.count = 0
+
+    def add(self, sample: Sample) -> None:
+        self.count += 1
+        kept = self._kept
+        if len(kept) < self._cap:
+            bisect.insort(kept, sample)
+        elif kept and sample < kept[-1]:
+            bisect.insort(kept, sample)
+            kept.pop()
+
+    def sorted(self) -> list[Sample]:
+        return list(self._kept)
+
+
+@dataclass(slots=True)
+class JoinResult:
+    """Everything the report needs; latencies in milliseconds."""
+
+    records: tuple[int, int]
+    matched: int
+    mismatched: int
+    missing_in_ring: int
+    missing_in_legacy: int
+    duplicates: tuple[int, int]
+    invalid: int
+    latencies: tuple[list[float], list[float]]
+    paired: list[tuple[float, float]]  # (legacy, ring) latency of each coordinate both have
+    mismatched_samples: list[Sample]
+    missing_in_ring_samples: list[Sample]
+    missing_in_legacy_samples: list[Sample]
+
+
+class StreamJoin:
+    """Folds compare events of one run into the classification of §5."""
+
+    def __init__(self, run_id: str, max_samples: int = 20) -> None:
+        self.run_id = run_id
+        self._max_samples = max_samples
+        self._topics: dict[str, int] = {}
+        self._topic_names: list[str] = []
+        # coordinate -> (path index, sum, latency, key) of the first event seen
+        self._pending: dict[int, tuple[int, str, float, str]] = {}
+        self._paired: set[int] = set()
+        self._records = [0, 0]
+        self._duplicates = [0, 0]
+        self._latencies: tuple[list[float], list[float]] = ([], [])
+        self._pairs: list[tuple[float, float]] = []
+        self._matched = 0
+        self._mismatched = _Reservoir(max_samples)
+        self.invalid = 0
+        self.events = 0
+
+    def _coordinate(self, topic: str, partition: int, offset: int) -> int:
+        topic_id = self._topics.get(topic)
+        if topic_id is None:
+            topic_id = self._topics[topic] = len(self._topic_names)
+            self._topic_names.append(topic)
+        return (((topic_id << 20) | partition) << _OFFSET_BITS) | offset
+
+    def add_invalid(self, count: int = 1) -> None:
+        self.invalid += count
+
+    def add(self, event: CompareEvent) -> None:
+        """Fold one event of this run (the caller filters other runs out)."""
+        self.events += 1
+        src = event.src
+        path = _PATH_INDEX[event.path]
+        coordinate = self._coordinate(src.t, src.p, src.o)
+        if coordinate in self._paired:
+            self._duplicates[path] += 1
+            return
+        first = self._pending.get(coordinate)
+        latency = event.at - src.ts
+        if first is None:
+            self._pending[coordinate] = (path, event.sum, latency, event.key)
+            self._records[path] += 1
+            self._latencies[path].append(latency)
+            return
+        if first[0] == path:
+            self._duplicates[path] += 1
+            return
+        del self._pending[coordinate]
+        self._paired.add(coordinate)
+        self._records[path] += 1
+        self._latencies[path].append(latency)
+        legacy_latency, ring_latency = (first[2], latency) if path == RING else (latency, first[2])
+        self._pairs.append((legacy_latency, ring_latency))
+        if first[1] == event.sum:
+            self._matched += 1
+            return
+        legacy_sum, ring_sum = (first[1], event.sum) if path == RING else (event.sum, first[1])
+        self._mismatched.add(Sample(src.t, src.p, src.o, event.key, legacy_sum, ring_sum))
+
+    def unpaired(self) -> int:
+        return len(self._pending)
+
+    def result(self) -> JoinResult:
+        """Classify what is still unpaired as missing on the other side."""
+        missing = (_Reservoir(self._max_samples), _Reservoir(self._max_samples))
+        names = self._topic_names
+        for coordinate, (path, checksum, _, key) in self._pending.items():
+            offset = coordinate & ((1 << _OFFSET_BITS) - 1)
+            partition = (coordinate >> _OFFSET_BITS) & ((1 << 20) - 1)
+            topic = names[coordinate >> (_OFFSET_BITS + 20)]
+            sums = {"legacy_sum": checksum} if path == LEGACY else {"ring_sum": checksum}
+            # Present only on `path`, so missing on the other one.
+            missing[path].add(Sample(topic, partition, offset, key, **sums))
+        return JoinResult(
+            records=(self._records[0], self._records[1]),
+            matched=self._matched,
+            mismatched=self._mismatched.count,
+            missing_in_ring=missing[LEGACY].count,
+            missing_in_legacy=missing[RING].count,
+            duplicates=(self._duplicates[0], self._duplicates[1]),
+            invalid=self.invalid,
+            latencies=self._latencies,
+            paired=self._pairs,
+            mismatched_samples=self._mismatched.sorted(),
+            missing_in_ring_samples=missing[LEGACY].sorted(),
+            missing_in_legacy_samples=missing[RING].sorted(),
+        )

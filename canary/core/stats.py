@@ -1,0 +1,97 @@
+"""Latency statistics: nearest-rank percentiles, and a paired bootstrap for the P99 gap."""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+PERCENTILES = {"p50": 50.0, "p95": 95.0, "p99": 99.0, "p999": 99.9}
+BOOTSTRAP_ROUNDS = 300
+# Resamples of at most this many pairs (m-out-of-n bootstrap): a quantile's spread
+# shrinks as 1/sqrt(size), so the spread seen at m is scaled by sqrt(m/n) to the full run.
+BOOTSTRAP_PAIRS = 20_000
+
+
+@dataclass(frozen=True, slots=True)
+class Summary:
+    count: int
+    mean: float
+    p50: float
+    p95: float
+    p99: float
+    p999: float
+    max: float
+
+    def as_json(self) -> dict[str, float | int]:
+        return {"count": self.count, "mean": self.mean, "p50": self.p50, "p95": self.p95,
+                "p99": self.p99, "p999": self.p999, "max": self.max}
+
+
+def nearest_rank(sorted_values: np.ndarray, percentile: float) -> float:
+    """The smallest value with at least ``percentile`` % of the values at or below it."""
+    n = len(sorted_values)
+    if n == 0:
+        return 0.0
+    rank = max(1, math.ceil(percentile / 100.0 * n))
+    return float(sorted_values[rank - 1])
+
+
+def summarize(values: Sequence[float] | np.ndarray) -> Summary:
+    data = np.sort(np.asarray(values, dtype=np.float64))
+    if len(data) == 0:
+        return Summary(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
+    return Summary(
+        count=len(data), mean=float(data.mean()),
+        p50=nearest_rank(data, 50.0), p95=nearest_rank(data, 95.0),
+        p99=nearest_rank(data, 99.0), p999=nearest_rank(data, 99.9), max=float(data[-1]),
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class Paired:
+    """Ring minus legacy for the same records: how the gap looks and how sure we are."""
+
+    count: int
+    median_diff: float
+    ring_faster_share: float
+    p99_gap: float
+    p99_gap_ci95: tuple[float, float]
+
+    def as_json(self) -> dict[str, object]:
+        return {"count": self.count, "median_diff": self.median_diff,
+                "ring_faster_share": self.ring_faster_share, "p99_gap": self.p99_gap,
+                "p99_gap_ci95": list(self.p99_gap_ci95)}
+
+
+def paired(pairs: Sequence[tuple[float, float]], seed: int = 0) -> Paired:
+    """Bootstrap over records (pairs stay together), so the interval reflects that both
+    paths saw the same messages under the same load."""
+    if not pairs:
+        return Paired(0, 0.0, 0.0, 0.0, (0.0, 0.0))
+    data = np.asarray(pairs, dtype=np.float64)
+    legacy, ring = data[:, 0], data[:, 1]
+    diff = ring - legacy
+    gap = _p99(ring) - _p99(legacy)
+    rng = np.random.default_rng(seed)
+    n = min(len(data), BOOTSTRAP_PAIRS)
+    draws = rng.integers(0, len(data), size=(BOOTSTRAP_ROUNDS, n))
+    rank = max(1, math.ceil(0.99 * n)) - 1
+    ring_p99 = np.partition(ring[draws], rank, axis=1)[:, rank]
+    legacy_p99 = np.partition(legacy[draws], rank, axis=1)[:, rank]
+    gaps = ring_p99 - legacy_p99
+    scale = math.sqrt(n / len(data))
+    center = float(np.median(gaps))
+    low_m, high_m = np.quantile(gaps, [0.025, 0.975])
+    low, high = gap + (low_m - center) * scale, gap + (high_m - center) * scale
+    return Paired(
+        count=len(data), median_diff=float(np.median(diff)),
+        ring_faster_share=float(np.mean(diff < 0)), p99_gap=gap,
+        p99_gap_ci95=(float(low), float(high)),
+    )
+
+
+def _p99(values: np.ndarray) -> float:
+    return nearest_rank(np.sort(values), 99.0)

@@ -1,0 +1,51 @@
+"""Thresholds applied to a stream diff: a verdict and the human-readable reasons for it."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from canary.core.join import JoinResult
+from canary.core.stats import Paired
+
+
+@dataclass(frozen=True, slots=True)
+class Thresholds:
+    """Limits; a negative value means no limit."""
+
+    max_mismatched: int = 0
+    max_missing_in_ring: int = 0
+    max_missing_in_legacy: int = 0
+    max_duplicates: int = -1
+    max_invalid: int = -1
+    max_p99_gap_ms: float = -1.0
+
+
+def judge(result: JoinResult, paired: Paired, p99_gap: float,
+          limits: Thresholds) -> tuple[str, list[str]]:
+    """("pass" | "fail", reasons). Every reason names the count and the limit it broke."""
+    reasons: list[str] = []
+    counted = (
+        ("mismatched records", result.mismatched, limits.max_mismatched),
+        ("records missing in ring", result.missing_in_ring, limits.max_missing_in_ring),
+        ("records missing in legacy", result.missing_in_legacy, limits.max_missing_in_legacy),
+        ("duplicate events", sum(result.duplicates), limits.max_duplicates),
+        ("invalid events", result.invalid, limits.max_invalid),
+    )
+    for label, count, limit in counted:
+        if 0 <= limit < count:
+            reasons.append(f"{count:,} {label} (limit {limit:,})")
+    if result.records == (0, 0):
+        reasons.append("no compare events for this run: nothing was verified")
+    limit_ms = limits.max_p99_gap_ms
+    if limit_ms >= 0 and p99_gap > limit_ms:
+        low, high = paired.p99_gap_ci95
+        certainty = (
+            "the whole 95 % interval is above the limit" if low > limit_ms
+            else "the 95 % interval reaches below the limit, so this may be noise"
+        )
+        reasons.append(
+            f"ring P99 latency exceeds legacy's by {p99_gap:.1f} ms (limit {limit_ms:g} ms; "
+            f"95 % CI {low:.1f} to {high:.1f} ms over {paired.count:,} paired records: "
+            f"{certainty})"
+        )
+    return ("fail" if reasons else "pass"), reasons

@@ -1,0 +1,1 @@
+"""The diffs: the stream join over the compare topic, and its drill-down into the tables."""

@@ -1,0 +1,1 @@
+"""Renderers: a report (plain data) to text, JSON or HTML. No I/O."""
