@@ -31,8 +31,8 @@ table{border-collapse:collapse;margin:4px 0;display:block;max-width:100%;overflo
 th,td{padding:4px 12px;border-bottom:1px solid #d1d9e0;text-align:left;vertical-align:top}
 th{background:#eef1f4;font-weight:600}
 td.num,th.num{text-align:right;font-variant-numeric:tabular-nums}
-td.bad{color:#8b0000;font-weight:700}td.val{max-width:260px;overflow-wrap:anywhere;
- font-family:"Liberation Mono",monospace;font-size:13px}
+td.bad{color:#8b0000;font-weight:700}td.val{max-width:260px}
+td.val,td.mono{overflow-wrap:anywhere;font-family:"Liberation Mono",monospace;font-size:13px}
 .null{color:#8c959f;font-style:italic}.note{color:#59636e}
 svg{width:100%;height:auto;display:block;margin-top:8px}svg text{font-size:12px;fill:#1f2328}
 svg .grid{stroke:#e4e8ec}svg .axis{stroke:#59636e}svg .title{font-size:13px;font-weight:600}
@@ -91,7 +91,9 @@ def _banner(report: dict[str, Any]) -> str:
     cls = verdict if verdict in ("pass", "fail") else "other"
     reasons = report.get("reasons") or []
     items = "".join(f"<li>{_e(reason)}</li>" for reason in reasons)
-    detail = f"<ul>{items}</ul>" if items else "<div>every check is within its limit</div>"
+    detail = f"<ul>{items}</ul>" if items else ""
+    if verdict == "pass" and not items:
+        detail = "<div>every check is within its limit</div>"
     return (
         f'<section class="verdict {cls}"><strong>{_e(verdict.upper())}</strong>{detail}</section>'
     )
@@ -121,7 +123,7 @@ def _samples(samples: Sequence[dict[str, Any]], header: Sequence[str]) -> str:
             )
             note = _e(sample["rows"]) if sample.get("rows") else "<br>".join(map(_e, sums))
             span = len(header) - 2
-            rows.append(f'<tr>{head}<td colspan="{span}" class="note val">{note}</td></tr>')
+            rows.append(f'<tr>{head}<td colspan="{span}" class="note mono">{note}</td></tr>')
     head = "".join(f"<th>{_e(h)}</th>" for h in header)
     return f"<table><thead><tr>{head}</tr></thead><tbody>{''.join(rows)}</tbody></table>"
 
@@ -203,19 +205,26 @@ def chart(latency: dict[str, Any]) -> str:
                     f"{_e(_fmt(edges[i]))}–{_e(_fmt(edges[i + 1]))} ms</title></rect>"
                 )
     labels = []  # drawn after every marker, so no marker crosses a label
-    for j, path in enumerate(PATHS):
+    markers = []
+    for path in PATHS:
         stats = latency.get(path) or {}
-        p99, at = stats.get("p99", 0.0), x(stats.get("p99", 0.0))
-        if stats.get("count") and low <= p99 <= high:
-            anchor, dx = ("end", -4) if at > left + plot_w * 0.8 else ("start", 4)
-            parts.append(
-                f'<line class="marker-{path}" stroke-dasharray="5 4" stroke-width="1.5" '
-                f'x1="{at:.1f}" x2="{at:.1f}" y1="{top}" y2="{top + plot_h}"/>'
-            )
-            labels.append(
-                f'<text class="label" x="{at + dx:.1f}" y="{top + 14 + 16 * j}" '
-                f'text-anchor="{anchor}">{path} p99 {_e(_fmt(p99))} ms</text>'
-            )
+        if stats.get("count") and low <= stats.get("p99", 0.0) <= high:
+            markers.append((x(stats["p99"]), path, stats["p99"]))
+    markers.sort()
+    for j, (at, path, p99) in enumerate(markers):
+        # The left marker's label goes left of it and the right one's right, when room allows.
+        outward = "end" if j == 0 and len(markers) > 1 else "start"
+        room = at - left if outward == "end" else left + plot_w - at
+        anchor = outward if room > 140 else {"end": "start", "start": "end"}[outward]
+        dx = 4 if anchor == "start" else -4
+        parts.append(
+            f'<line class="marker-{path}" stroke-dasharray="5 4" stroke-width="1.5" '
+            f'x1="{at:.1f}" x2="{at:.1f}" y1="{top}" y2="{top + plot_h}"/>'
+        )
+        labels.append(
+            f'<text class="label" style="fill:{COLOURS[path]}" x="{at + dx:.1f}" '
+            f'y="{top + 14 + 16 * j}" text-anchor="{anchor}">{path} p99 {_e(_fmt(p99))} ms</text>'
+        )
     parts += labels
     parts.append(
         f'<line class="axis" x1="{left}" x2="{width - right}" y1="{top + plot_h}" '
@@ -307,13 +316,14 @@ def stream(report: dict[str, Any]) -> str:
         ]
     samples = report.get("samples") or {}
     columns = ("key", "source t/p@o", "column", "mysql", "postgres", "cause")
+    missing = ("key", "source t/p@o", "what the other path wrote")
     for label in ("mismatched", "missing_in_ring", "missing_in_legacy"):
         if samples.get(label):
             shown, total = len(samples[label]), report.get(label, 0)
             body += [
                 f"<h2>{label.replace('_', ' ').capitalize()}: {shown:,} sample"
                 f"{'s' if shown != 1 else ''} of {_e(_num(total))}, by coordinate</h2>",
-                _samples(samples[label], columns if label == "mismatched" else columns[:3]),
+                _samples(samples[label], columns if label == "mismatched" else missing),
             ]
     limits = report.get("thresholds") or {}
     if limits:

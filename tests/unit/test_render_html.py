@@ -265,7 +265,9 @@ def test_user_data_is_escaped(where: str) -> None:
     text = render(report)
     assert EVIL not in text
     assert "<script" not in text.lower()
-    assert "&lt;script&gt;alert(1)&lt;/script&gt;" in text.lower()  # the banner shows the verdict upper-case
+    assert (
+        "&lt;script&gt;alert(1)&lt;/script&gt;" in text.lower()
+    )  # the banner shows the verdict upper-case
     assert not parse(text).find("script")
 
 
@@ -289,6 +291,8 @@ def test_mismatch_and_missing_tables() -> None:
     assert "row missing in postgres" in page.text  # the rows note, for no columns
     assert "orders/1@5" in page.text
     assert f"legacy sum {'c' * 32}" in page.text
+    assert "Missing in ring: 1 sample of 4, by coordinate" in page.text
+    assert "what the other path wrote" in page.text
     assert "Missing in legacy" not in text  # no samples, no table
     assert page.text.index("scale") < page.text.index(
         "null vs empty"
