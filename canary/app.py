@@ -73,6 +73,13 @@ def produce(
     )
 
 
+def ensure_source_topic(settings: Settings) -> None:
+    bootstrap = settings.kafka.bootstrap
+    admin.ensure_topic(
+        client.probe(bootstrap), bootstrap, settings.kafka.source_topic, settings.kafka.partitions
+    )
+
+
 def ensure_output_topics(settings: Settings) -> None:
     """The compare and dead-letter topics exist before any path publishes to them."""
     bootstrap = settings.kafka.bootstrap

@@ -264,8 +264,11 @@ def _origin_of(key: str, env: Mapping[str, str], source: str) -> str:
     if variable in env:
         return variable
     for service_variable, service_section in _SERVICE_VARIABLES.items():
-        if service_section == section and field in _DSN_FIELDS[service_section] \
-                and service_variable in env:
+        if (
+            service_section == section
+            and field in _DSN_FIELDS[service_section]
+            and service_variable in env
+        ):
             return service_variable
     return source
 

@@ -36,13 +36,15 @@ class DemoOptions:
 
 def demo_settings(settings: Settings, stamp: str) -> Settings:
     """A topic, tables and groups that belong to this demo run alone."""
-    return settings.model_copy(update={
-        "kafka": settings.kafka.model_copy(update={"source_topic": f"orders.demo-{stamp}"}),
-        "mysql": settings.mysql.model_copy(update={"table": "demo_orders"}),
-        "postgres": settings.postgres.model_copy(update={"table": "demo_orders"}),
-        "legacy": settings.legacy.model_copy(update={"group": f"canary-legacy-demo-{stamp}"}),
-        "ring": settings.ring.model_copy(update={"group": f"canary-ring-demo-{stamp}"}),
-    })
+    return settings.model_copy(
+        update={
+            "kafka": settings.kafka.model_copy(update={"source_topic": f"orders.demo-{stamp}"}),
+            "mysql": settings.mysql.model_copy(update={"table": "demo_orders"}),
+            "postgres": settings.postgres.model_copy(update={"table": "demo_orders"}),
+            "legacy": settings.legacy.model_copy(update={"group": f"canary-legacy-demo-{stamp}"}),
+            "ring": settings.ring.model_copy(update={"group": f"canary-ring-demo-{stamp}"}),
+        }
+    )
 
 
 def run_demo(settings: Settings, options: DemoOptions, say: Say) -> dict[str, Any]:
@@ -53,14 +55,21 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say) -> dict[str, An
     say(f"-- 1/4 tables: {demo.mysql.table} in MySQL and PostgreSQL, emptied")
     app.init_databases(demo)
     _empty_tables(demo)
-    say(f"-- 2/4 producing {options.count:,} order events to {demo.kafka.source_topic}")
-    produced = app.produce(demo, count=options.count, rate=None, seed=None, topic=None,
-                           partitions=None, keys=None)
-    say(f"   {produced.count:,} events in {produced.seconds:.1f} s")
-    injected = f" (ring diverges on {100 * options.divergence:g} % of keys)" \
-        if options.divergence else ""
-    say(f"-- 3/4 both paths consume side by side{injected}")
-    _run_paths(demo, run_id, options, say)
+    app.ensure_source_topic(demo)
+    injected = (
+        f" (ring diverges on {100 * options.divergence:g} % of keys)" if options.divergence else ""
+    )
+    say(f"-- 2/4 both paths start on {demo.kafka.source_topic}{injected}")
+    processes = _start_paths(demo, run_id, options)
+    say(f"-- 3/4 producing {options.count:,} order events while they consume")
+    produced = app.produce(
+        demo, count=options.count, rate=None, seed=None, topic=None, partitions=None, keys=None
+    )
+    say(
+        f"   {produced.count:,} events in {produced.seconds:.1f} s "
+        f"({produced.rate:,.0f} msg/s); waiting for both paths to go idle"
+    )
+    _wait(processes, say)
     say("-- 4/4 stream diff")
     return diff_stream(demo, run_id=run_id, grace=0.0, until_idle=0.0)
 
@@ -77,7 +86,9 @@ def _empty_tables(settings: Settings) -> None:
         pg.execute(f"TRUNCATE TABLE {settings.postgres.table}")
 
 
-def _run_paths(settings: Settings, run_id: str, options: DemoOptions, say: Say) -> None:
+def _start_paths(
+    settings: Settings, run_id: str, options: DemoOptions
+) -> dict[str, subprocess.Popen[str]]:
     base_env = {
         **os.environ,
         "CANARY_KAFKA__SOURCE_TOPIC": settings.kafka.source_topic,
@@ -95,15 +106,26 @@ def _run_paths(settings: Settings, run_id: str, options: DemoOptions, say: Say) 
     idle = str(options.idle)
     command = [sys.executable, "-m", "canary", "run"]
     ring_args = ["--workers", str(options.workers)] if options.workers else []
-    started = time.monotonic()
-    processes = {
+    return {
         "legacy": subprocess.Popen(  # noqa: S603 - our own interpreter and arguments
             [*command, "legacy", "--run-id", run_id, "--until-idle", idle],
-            env=base_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
+            env=base_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        ),
         "ring": subprocess.Popen(  # noqa: S603
             [*command, "ring", "--run-id", run_id, "--until-idle", idle, *ring_args],
-            env=ring_env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True),
+            env=ring_env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+        ),
     }
+
+
+def _wait(processes: dict[str, subprocess.Popen[str]], say: Say) -> None:
+    started = time.monotonic()
     failed = []
     for name, process in processes.items():
         output, _ = process.communicate()

@@ -46,11 +46,14 @@ def likely_cause(column: str, mysql_value: object, pg_value: object) -> Cause:
 
     A mix of causes (case *and* a trailing space) is ``"other"``, as are equal values.
     Timestamps within 1 s of a whole-hour or :30/:45 gap are a time-zone shift, closer
-    ones a precision loss. Numbers are a precision loss when the one with fewer decimal
-    places is within one unit of its last place of the other (a rounding or truncation:
-    ``1.235`` vs ``1.24``, ``2.5`` vs ``2``), or, when a float is involved, within 1e-6
-    relative; two numbers of the same scale (``1.50`` vs ``1.51``) are a real change,
-    ``"other"``. ``column`` names the value for callers' logs; the label ignores it.
+    ones a precision loss. Numbers are a precision loss when the one with fewer
+    significant decimal places is within one unit of its last place of the other (a
+    rounding or truncation: ``1.235`` vs ``1.24``, ``2.5`` vs ``2``, and ``268.64`` vs
+    ``268.60`` as a NUMERIC(12,2) column returns a value rounded to one place), or, when
+    a float is involved, within 1e-6 relative; two numbers with as many significant places
+    (``1.52`` vs ``1.51``) are a real change, ``"other"``. A cent added to a round amount
+    (``1.50`` vs ``1.51``) cannot be told from a rounding and is labelled as one: the label
+    says "likely". ``column`` names the value for callers' logs; the label ignores it.
     """
     del column  # part of the signature so per-column hints can come without breaking callers
     for rule in _RULES:
@@ -144,9 +147,10 @@ def _number_cause(first: object, second: object) -> Cause | None:
 
 
 def _places(value: object) -> int:
-    """Decimal places as received: ``Decimal("1.50")`` has 2, an int 0 (the column's scale)."""
+    """Significant decimal places: ``Decimal("1.50")`` has 1 (a database pads every value
+    to the column's scale, so trailing zeros say nothing), an int 0."""
     if isinstance(value, Decimal):
-        exponent = value.as_tuple().exponent
+        exponent = value.normalize(_EXACT_CONTEXT).as_tuple().exponent
         return max(0, -exponent) if isinstance(exponent, int) else 0
     return 0
 

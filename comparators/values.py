@@ -170,7 +170,7 @@ def _json(value: object) -> object:
     if isinstance(value, str | bytes | bytearray | memoryview):
         try:
             text = value if isinstance(value, str) else bytes(value).decode()
-            # Decimal for every number: a float would round 0.1 + cents away before comparing.
+            # Every number as Decimal, so no binary float rounding can hide a cent.
             parsed = json.loads(
                 text, parse_float=Decimal, parse_int=Decimal, parse_constant=_reject_constant
             )

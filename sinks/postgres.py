@@ -6,10 +6,10 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from typing import Any
 
+import orjson
 import psycopg
 from psycopg import sql
 from psycopg.rows import dict_row
-from psycopg.types.json import Jsonb
 
 from canary.config import PostgresSettings
 from canary.errors import ServiceUnavailable
@@ -141,7 +141,9 @@ def _postgres_values(row: schema.SinkRow) -> list[Any]:
     values = row.ordered()
     for index, value in enumerate(values):
         if isinstance(value, dict | list):
-            values[index] = Jsonb(value)
+            # COPY's text format takes JSON as its text; orjson writes it many times
+            # faster than the Jsonb adapter's json.dumps.
+            values[index] = orjson.dumps(value).decode()
     return values
 
 

@@ -33,12 +33,15 @@ def save(connection: psycopg.Connection[Any], schema: str, report: dict[str, Any
         "created_at = now()"
     ).format(_table(schema))
     with connection.transaction():
-        connection.execute(query, (report["id"], report["kind"], report.get("run_id"),
-                                   report["verdict"], Jsonb(report)))
+        connection.execute(
+            query,
+            (report["id"], report["kind"], report.get("run_id"), report["verdict"], Jsonb(report)),
+        )
 
 
-def recent(connection: psycopg.Connection[Any], schema: str, limit: int = 50,
-           kind: str | None = None) -> list[StoredReport]:
+def recent(
+    connection: psycopg.Connection[Any], schema: str, limit: int = 50, kind: str | None = None
+) -> list[StoredReport]:
     """The newest reports first."""
     where = sql.SQL("WHERE kind = %s") if kind else sql.SQL("")
     query = sql.SQL(

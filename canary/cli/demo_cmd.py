@@ -13,14 +13,30 @@ from canary.errors import EXIT_FAILED
 
 
 @click.command()
-@click.option("--count", "-n", type=click.IntRange(min=1), default=200_000, show_default=True,
-              help="Order events to produce.")
-@click.option("--inject-divergence", "divergence", type=click.FloatRange(0, 1), default=0.0,
-              show_default=True, metavar="RATE",
-              help="Share of order ids on which the ring path's handler diverges on purpose "
-                   "(rounding, a time-zone slip, dropped records), e.g. 0.01.")
-@click.option("--workers", type=click.IntRange(min=1), default=None,
-              help="Most ring workers [default: ring.workers].")
+@click.option(
+    "--count",
+    "-n",
+    type=click.IntRange(min=1),
+    default=200_000,
+    show_default=True,
+    help="Order events to produce.",
+)
+@click.option(
+    "--inject-divergence",
+    "divergence",
+    type=click.FloatRange(0, 1),
+    default=0.0,
+    show_default=True,
+    metavar="RATE",
+    help="Share of order ids on which the ring path's handler diverges on purpose "
+    "(rounding, a time-zone slip, dropped records), e.g. 0.01.",
+)
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=None,
+    help="Most ring workers [default: ring.workers].",
+)
 @report_options
 def demo(count: int, divergence: float, workers: int | None, fmt: str, out: Path | None) -> None:
     """Run a whole gray release on the local services in a few minutes.

@@ -19,17 +19,34 @@ def diff() -> None:
 
 @diff.command("stream")
 @click.option("--run-id", required=True, help="The gray-release run to judge.")
-@click.option("--grace", type=click.FloatRange(min=0), default=None, metavar="S",
-              help="Wait up to S seconds for the other path's event before a record counts "
-                   "as missing [default: diff.grace].")
-@click.option("--until-idle", type=click.FloatRange(min=0), default=None, metavar="S",
-              help="Stop once no event has arrived for S seconds; 0 = read to the end of the "
-                   "topic as it is now [default: diff.until_idle].")
-@click.option("--no-drill", is_flag=True,
-              help="Do not fetch rows from the databases to explain mismatches.")
+@click.option(
+    "--grace",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="S",
+    help="Wait up to S seconds for the other path's event before a record counts "
+    "as missing [default: diff.grace].",
+)
+@click.option(
+    "--until-idle",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="S",
+    help="Stop once no event has arrived for S seconds; 0 = read to the end of the "
+    "topic as it is now [default: diff.until_idle].",
+)
+@click.option(
+    "--no-drill", is_flag=True, help="Do not fetch rows from the databases to explain mismatches."
+)
 @report_options
-def stream(run_id: str, grace: float | None, until_idle: float | None, no_drill: bool,
-           fmt: str, out: Path | None) -> None:
+def stream(
+    run_id: str,
+    grace: float | None,
+    until_idle: float | None,
+    no_drill: bool,
+    fmt: str,
+    out: Path | None,
+) -> None:
     """Join both paths' compare events of a run and judge them.
 
     Every source record is matched, mismatched (different checksums), missing on one
@@ -44,9 +61,14 @@ def stream(run_id: str, grace: float | None, until_idle: float | None, no_drill:
       canary diff stream --run-id r1 --until-idle 10 --format json --out r1.json
     """
     show = progress_printer("compare events read")
-    report = diff_stream(settings(), run_id=run_id, grace=grace, until_idle=until_idle,
-                         drill_down=not no_drill,
-                         progress=(lambda seen, _ours: show(seen)) if show else None)
+    report = diff_stream(
+        settings(),
+        run_id=run_id,
+        grace=grace,
+        until_idle=until_idle,
+        drill_down=not no_drill,
+        progress=(lambda seen, _ours: show(seen)) if show else None,
+    )
     emit(report, fmt, out)
     if report["verdict"] != "pass":
         raise SystemExit(EXIT_FAILED)

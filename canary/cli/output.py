@@ -16,11 +16,20 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 def report_options(function: F) -> F:
     """The ``--format`` and ``--out`` options every report command has."""
-    function = click.option("--out", type=click.Path(path_type=Path, dir_okay=False),
-                            default=None, help="Write the report to FILE instead of stdout.")(
-        function)
-    return click.option("--format", "fmt", type=click.Choice(["text", "json", "html"]),
-                        default="text", show_default=True, help="Report format.")(function)
+    function = click.option(
+        "--out",
+        type=click.Path(path_type=Path, dir_okay=False),
+        default=None,
+        help="Write the report to FILE instead of stdout.",
+    )(function)
+    return click.option(
+        "--format",
+        "fmt",
+        type=click.Choice(["text", "json", "html"]),
+        default="text",
+        show_default=True,
+        help="Report format.",
+    )(function)
 
 
 def render(report: dict[str, Any], fmt: str) -> str:

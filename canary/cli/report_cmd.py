@@ -19,10 +19,19 @@ def report() -> None:
 
 
 @report.command("list")
-@click.option("--limit", type=click.IntRange(min=1), default=20, show_default=True,
-              help="How many of the newest reports to list.")
-@click.option("--kind", type=click.Choice(["stream", "tables"]), default=None,
-              help="Only reports of this kind.")
+@click.option(
+    "--limit",
+    type=click.IntRange(min=1),
+    default=20,
+    show_default=True,
+    help="How many of the newest reports to list.",
+)
+@click.option(
+    "--kind",
+    type=click.Choice(["stream", "tables"]),
+    default=None,
+    help="Only reports of this kind.",
+)
 def list_reports(limit: int, kind: str | None) -> None:
     """The newest reports first: id, kind, run, verdict, time."""
     resolved = settings().postgres
@@ -31,8 +40,10 @@ def list_reports(limit: int, kind: str | None) -> None:
     if not found:
         click.echo("no reports yet: run `canary diff stream --run-id ID` first")
         return
-    rows = [(r.id, r.kind, r.run_id or "", r.verdict.upper(), f"{r.created_at:%Y-%m-%d %H:%M:%S}")
-            for r in found]
+    rows = [
+        (r.id, r.kind, r.run_id or "", r.verdict.upper(), f"{r.created_at:%Y-%m-%d %H:%M:%S}")
+        for r in found
+    ]
     click.echo("\n".join(table(rows, header=("id", "kind", "run", "verdict", "created"))))
 
 

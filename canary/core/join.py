@@ -34,8 +34,10 @@ class Sample:
     ring_sum: str | None = field(compare=False, default=None)
 
     def as_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {"key": self.key,
-                                "src": {"t": self.topic, "p": self.partition, "o": self.offset}}
+        body: dict[str, Any] = {
+            "key": self.key,
+            "src": {"t": self.topic, "p": self.partition, "o": self.offset},
+        }
         if self.legacy_sum is not None:
             body["legacy_sum"] = self.legacy_sum
         if self.ring_sum is not None:

@@ -12,8 +12,9 @@ from canary.core.stats import paired, summarize
 from canary.core.verdict import Thresholds, judge
 
 
-def stream_report(report_id: str, run_id: str, result: JoinResult, limits: Thresholds,
-                  created_at: str) -> dict[str, Any]:
+def stream_report(
+    report_id: str, run_id: str, result: JoinResult, limits: Thresholds, created_at: str
+) -> dict[str, Any]:
     """The JSON report; fields beyond §7 (id, created_at, paired statistics, thresholds)
     are additions a reader may ignore."""
     legacy = summarize(result.latencies[0])
@@ -62,5 +63,8 @@ def histogram(latencies: tuple[list[float], list[float]], bins: int = 40) -> dic
     high = max(float(positive.max()), low * 1.01)
     edges = np.geomspace(low, high, bins + 1)
     counts = [np.histogram(np.clip(values, low, high), bins=edges)[0].tolist() for values in arrays]
-    return {"edges": [round(float(edge), 4) for edge in edges],
-            "legacy": counts[0], "ring": counts[1]}
+    return {
+        "edges": [round(float(edge), 4) for edge in edges],
+        "legacy": counts[0],
+        "ring": counts[1],
+    }

@@ -26,8 +26,15 @@ class Summary:
     max: float
 
     def as_json(self) -> dict[str, float | int]:
-        return {"count": self.count, "mean": self.mean, "p50": self.p50, "p95": self.p95,
-                "p99": self.p99, "p999": self.p999, "max": self.max}
+        return {
+            "count": self.count,
+            "mean": self.mean,
+            "p50": self.p50,
+            "p95": self.p95,
+            "p99": self.p99,
+            "p999": self.p999,
+            "max": self.max,
+        }
 
 
 def nearest_rank(sorted_values: np.ndarray, percentile: float) -> float:
@@ -44,9 +51,13 @@ def summarize(values: Sequence[float] | np.ndarray) -> Summary:
     if len(data) == 0:
         return Summary(0, 0.0, 0.0, 0.0, 0.0, 0.0, 0.0)
     return Summary(
-        count=len(data), mean=float(data.mean()),
-        p50=nearest_rank(data, 50.0), p95=nearest_rank(data, 95.0),
-        p99=nearest_rank(data, 99.0), p999=nearest_rank(data, 99.9), max=float(data[-1]),
+        count=len(data),
+        mean=float(data.mean()),
+        p50=nearest_rank(data, 50.0),
+        p95=nearest_rank(data, 95.0),
+        p99=nearest_rank(data, 99.0),
+        p999=nearest_rank(data, 99.9),
+        max=float(data[-1]),
     )
 
 
@@ -61,9 +72,13 @@ class Paired:
     p99_gap_ci95: tuple[float, float]
 
     def as_json(self) -> dict[str, object]:
-        return {"count": self.count, "median_diff": self.median_diff,
-                "ring_faster_share": self.ring_faster_share, "p99_gap": self.p99_gap,
-                "p99_gap_ci95": list(self.p99_gap_ci95)}
+        return {
+            "count": self.count,
+            "median_diff": self.median_diff,
+            "ring_faster_share": self.ring_faster_share,
+            "p99_gap": self.p99_gap,
+            "p99_gap_ci95": list(self.p99_gap_ci95),
+        }
 
 
 def paired(pairs: Sequence[tuple[float, float]], seed: int = 0) -> Paired:
@@ -87,8 +102,10 @@ def paired(pairs: Sequence[tuple[float, float]], seed: int = 0) -> Paired:
     low_m, high_m = np.quantile(gaps, [0.025, 0.975])
     low, high = gap + (low_m - center) * scale, gap + (high_m - center) * scale
     return Paired(
-        count=len(data), median_diff=float(np.median(diff)),
-        ring_faster_share=float(np.mean(diff < 0)), p99_gap=gap,
+        count=len(data),
+        median_diff=float(np.median(diff)),
+        ring_faster_share=float(np.mean(diff < 0)),
+        p99_gap=gap,
         p99_gap_ci95=(float(low), float(high)),
     )
 

@@ -20,8 +20,9 @@ class Thresholds:
     max_p99_gap_ms: float = -1.0
 
 
-def judge(result: JoinResult, paired: Paired, p99_gap: float,
-          limits: Thresholds) -> tuple[str, list[str]]:
+def judge(
+    result: JoinResult, paired: Paired, p99_gap: float, limits: Thresholds
+) -> tuple[str, list[str]]:
     """("pass" | "fail", reasons). Every reason names the count and the limit it broke."""
     reasons: list[str] = []
     counted = (
@@ -40,7 +41,8 @@ def judge(result: JoinResult, paired: Paired, p99_gap: float,
     if limit_ms >= 0 and p99_gap > limit_ms:
         low, high = paired.p99_gap_ci95
         certainty = (
-            "the whole 95 % interval is above the limit" if low > limit_ms
+            "the whole 95 % interval is above the limit"
+            if low > limit_ms
             else "the 95 % interval reaches below the limit, so this may be noise"
         )
         reasons.append(

@@ -39,8 +39,11 @@ def explain(sample: Mapping[str, Any], mysql_rows: Rows, pg_rows: Rows) -> dict[
         differing = compare_rows(mine, theirs, kinds=schema.KINDS)  # type: ignore[arg-type]
         detail["rows"] = "differ" if differing else "equal now (a later version replaced it)"
         detail["columns"] = {
-            column: {"mysql": display(a), "postgres": display(b),
-                     "cause": likely_cause(column, a, b)}
+            column: {
+                "mysql": display(a),
+                "postgres": display(b),
+                "cause": likely_cause(column, a, b),
+            }
             for column, (a, b) in sorted(differing.items())
         }
     return detail

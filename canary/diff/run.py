@@ -17,18 +17,29 @@ from sinks import mysql, postgres, reports
 def thresholds(settings: Settings) -> Thresholds:
     diff = settings.diff
     return Thresholds(
-        max_mismatched=diff.max_mismatched, max_missing_in_ring=diff.max_missing_in_ring,
-        max_missing_in_legacy=diff.max_missing_in_legacy, max_duplicates=diff.max_duplicates,
-        max_invalid=diff.max_invalid, max_p99_gap_ms=diff.max_p99_gap_ms,
+        max_mismatched=diff.max_mismatched,
+        max_missing_in_ring=diff.max_missing_in_ring,
+        max_missing_in_legacy=diff.max_missing_in_legacy,
+        max_duplicates=diff.max_duplicates,
+        max_invalid=diff.max_invalid,
+        max_p99_gap_ms=diff.max_p99_gap_ms,
     )
 
 
-def diff_stream(settings: Settings, *, run_id: str, grace: float | None,
-                until_idle: float | None, progress: Progress | None = None,
-                drill_down: bool = True, store: bool = True) -> dict[str, Any]:
+def diff_stream(
+    settings: Settings,
+    *,
+    run_id: str,
+    grace: float | None,
+    until_idle: float | None,
+    progress: Progress | None = None,
+    drill_down: bool = True,
+    store: bool = True,
+) -> dict[str, Any]:
     """The stream report of ``run_id``, stored in the report store."""
     options = ReadOptions(
-        topic=settings.kafka.compare_topic, run_id=run_id,
+        topic=settings.kafka.compare_topic,
+        run_id=run_id,
         until_idle=settings.diff.until_idle if until_idle is None else until_idle,
         grace=settings.diff.grace if grace is None else grace,
     )
@@ -36,13 +47,16 @@ def diff_stream(settings: Settings, *, run_id: str, grace: float | None,
     read_run(settings.kafka.bootstrap, options, join, progress)
     now = datetime.now(UTC)
     report_id = f"stream-{run_id}-{now:%Y%m%dT%H%M%S%f}"
-    report = stream_report(report_id, run_id, join.result(), thresholds(settings),
-                           now.isoformat(timespec="seconds"))
+    report = stream_report(
+        report_id, run_id, join.result(), thresholds(settings), now.isoformat(timespec="seconds")
+    )
     if drill_down:
         _drill(settings, report)
     if store:
-        with postgres.connect(settings.postgres) as connection, \
-                postgres.translated(settings.postgres):
+        with (
+            postgres.connect(settings.postgres) as connection,
+            postgres.translated(settings.postgres),
+        ):
             reports.save(connection, settings.postgres.report_schema, report)
     return report
 
@@ -50,8 +64,11 @@ def diff_stream(settings: Settings, *, run_id: str, grace: float | None,
 def _drill(settings: Settings, report: dict[str, Any]) -> None:
     """Replace the mismatched and missing samples by their explained versions."""
     samples = report["samples"]
-    everything = [s for label in ("mismatched", "missing_in_ring", "missing_in_legacy")
-                  for s in samples[label]]
+    everything = [
+        s
+        for label in ("mismatched", "missing_in_ring", "missing_in_legacy")
+        for s in samples[label]
+    ]
     keys = drill.table_keys(everything)
     if not keys:
         return

@@ -34,8 +34,13 @@ class ReadOptions:
     grace: float
 
 
-def read_run(bootstrap: str, options: ReadOptions, join: StreamJoin,
-             progress: Progress | None = None, stop: Callable[[], bool] = lambda: False) -> int:
+def read_run(
+    bootstrap: str,
+    options: ReadOptions,
+    join: StreamJoin,
+    progress: Progress | None = None,
+    stop: Callable[[], bool] = lambda: False,
+) -> int:
     """Fold every event of ``options.run_id`` into ``join``; returns events read in all.
 
     Stops once nothing new has arrived for ``until_idle`` seconds, waiting up to
@@ -46,8 +51,9 @@ def read_run(bootstrap: str, options: ReadOptions, join: StreamJoin,
     metadata = admin.list_topics(options.topic, timeout=10).topics.get(options.topic)
     if metadata is None or metadata.error is not None:
         raise UsageError(f"compare topic {options.topic!r} does not exist on {bootstrap}")
-    consumer = kafka_consumer.build(bootstrap, f"canary-diff-{options.run_id}",
-                                    {"enable.auto.commit": False})
+    consumer = kafka_consumer.build(
+        bootstrap, f"canary-diff-{options.run_id}", {"enable.auto.commit": False}
+    )
     partitions = sorted(metadata.partitions)
     consumer.assign([TopicPartition(options.topic, p, OFFSET_BEGINNING) for p in partitions])
     ends = _high_watermarks(consumer, options.topic, partitions)

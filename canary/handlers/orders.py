@@ -27,7 +27,9 @@ def to_row(key: bytes | None, value: bytes | None) -> Row:
         raise HandlerError("message has no value")
     if b"\\u0000" in value:
         # PostgreSQL text and JSONB cannot hold U+0000 while MySQL can: refuse it for both.
-        raise HandlerError("value contains a NUL character (\\u0000), which PostgreSQL cannot store")
+        raise HandlerError(
+            "value contains a NUL character (\\u0000), which PostgreSQL cannot store"
+        )
     try:
         event = orjson.loads(value)
     except orjson.JSONDecodeError as exc:

@@ -75,11 +75,13 @@ class LegacyPath:
             on_lost=self._on_lost,
         )
         idle = self._idle = IdleTimer(options.until_idle)
+        # One fetch bounds one transaction: fetch at least a whole batch.
+        fetch = max(FETCH_BATCH, options.batch_size)
         started = time.monotonic()
         last_store = started
         try:
             while not self._stop.is_set():
-                batch = kafka_consumer.consume(consumer, bootstrap, FETCH_BATCH, 0.2)
+                batch = kafka_consumer.consume(consumer, bootstrap, fetch, 0.2)
                 if batch:
                     idle.touch()
                     self._process(batch)

@@ -11,7 +11,7 @@ from collections.abc import Callable
 
 from confluent_kafka import KafkaError, Message
 
-from canary.core.events import CompareEvent, SourceCoord, encode_event
+from canary.core.events import PATHS, PathName, SourceCoord, encode_trusted
 from canary.core.message import SourceMessage
 from canary.kafka.producer import CheckedProducer
 
@@ -26,13 +26,15 @@ class Outbox:
         producer: CheckedProducer,
         *,
         run_id: str,
-        path: str,
+        path: PathName,
         compare_topic: str,
         dlq_topic: str,
     ) -> None:
+        if path not in PATHS:
+            raise ValueError(f"path must be one of {PATHS}, got {path!r}")
         self._producer = producer
         self._run = run_id
-        self._path = path
+        self._path: PathName = path
         self._compare_topic = compare_topic
         self._dlq_topic = dlq_topic
         self.failure: str | None = None
@@ -49,17 +51,10 @@ class Outbox:
         return on_delivery
 
     def compare(self, key: str, src: SourceCoord, checksum: str, at_ms: float, done: Done) -> None:
-        event = CompareEvent(
-            run=self._run,
-            path=self._path,  # type: ignore[arg-type]
-            key=key,
-            src=src,
-            sum=checksum,
-            at=at_ms,
-        )
+        value = encode_trusted(self._run, self._path, key, src, checksum, at_ms)
         self._producer.produce(
             self._compare_topic,
-            encode_event(event),
+            value,
             key=key.encode(),
             on_delivery=self._callback(done),
         )

@@ -45,32 +45,47 @@ def stream(report: dict[str, Any]) -> str:
     lines += [f"  - {reason}" for reason in report["reasons"]]
     lines.append("")
     records, duplicates = report["records"], report["duplicates"]
-    lines += table([
-        ("records (distinct coordinates)", records["legacy"], records["ring"]),
-        ("duplicates (redeliveries)", duplicates["legacy"], duplicates["ring"]),
-    ], header=("", "legacy", "ring"))
+    lines += table(
+        [
+            ("records (distinct coordinates)", records["legacy"], records["ring"]),
+            ("duplicates (redeliveries)", duplicates["legacy"], duplicates["ring"]),
+        ],
+        header=("", "legacy", "ring"),
+    )
     lines.append("")
-    lines += table([
-        ("matched", report["matched"]),
-        ("mismatched", report["mismatched"]),
-        ("missing in ring", report["missing_in_ring"]),
-        ("missing in legacy", report["missing_in_legacy"]),
-        ("invalid events", report["invalid"]),
-    ])
+    lines += table(
+        [
+            ("matched", report["matched"]),
+            ("mismatched", report["mismatched"]),
+            ("missing in ring", report["missing_in_ring"]),
+            ("missing in legacy", report["missing_in_legacy"]),
+            ("invalid events", report["invalid"]),
+        ]
+    )
     latency = report["latency_ms"]
     lines += ["", "latency (ms, source timestamp to commit)"]
-    lines += table([
-        (path, *(latency[path][field] for field in
-                 ("count", "mean", "p50", "p95", "p99", "p999", "max")))
-        for path in ("legacy", "ring")
-    ], header=("path", "count", "mean", "p50", "p95", "p99", "p99.9", "max"))
+    lines += table(
+        [
+            (
+                path,
+                *(
+                    latency[path][field]
+                    for field in ("count", "mean", "p50", "p95", "p99", "p999", "max")
+                ),
+            )
+            for path in ("legacy", "ring")
+        ],
+        header=("path", "count", "mean", "p50", "p95", "p99", "p99.9", "max"),
+    )
     paired = latency.get("paired")
     gap = f"p99 gap (ring - legacy): {latency['p99_gap']:+.2f} ms"
     if paired and paired["count"]:
         low, high = paired["p99_gap_ci95"]
-        gap += (f"  95 % CI [{low:+.2f}, {high:+.2f}] over {paired['count']:,} paired records;"
-                f" ring faster on {100 * paired['ring_faster_share']:.1f} % of them,"
-                f" median difference {paired['median_diff']:+.2f} ms")
+        gap += (
+            f"  95 % CI [{low:+.2f}, {high:+.2f}] over {paired['count']:,} paired records;"
+            f" ring faster on {100 * paired['ring_faster_share']:.1f} % of them,"
+            f" median difference {paired['median_diff']:+.2f} ms"
+        )
     lines.append(gap)
     for label in ("mismatched", "missing_in_ring", "missing_in_legacy"):
         samples = report["samples"][label]
@@ -89,8 +104,16 @@ def _samples(samples: Sequence[dict[str, Any]]) -> list[str]:
         if not columns:
             rows.append((sample["key"], where, "", "", "", sample.get("rows", "")))
         for column, diff in columns.items():
-            rows.append((sample["key"], where, column, _short(diff["mysql"]),
-                         _short(diff["postgres"]), diff["cause"]))
+            rows.append(
+                (
+                    sample["key"],
+                    where,
+                    column,
+                    _short(diff["mysql"]),
+                    _short(diff["postgres"]),
+                    diff["cause"],
+                )
+            )
     return table(rows, header=("key", "source", "column", "mysql", "postgres", "cause / rows"))
 
 

@@ -15,7 +15,7 @@ import sys
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -32,8 +32,11 @@ from canary.core.orders import generate_orders
 from canary.handlers.orders import to_row
 from canary.kafka import admin
 from canary.kafka.producer import CheckedProducer
+from canary.paths.legacy import LegacyOptions, LegacyPath
+from canary.paths.outbox import Outbox
+from canary.paths.runtime import StopFlag
 from sinks import mysql
-from sinks.schema import KEY
+from sinks.schema import KEY, SinkRow
 
 pytestmark = pytest.mark.integration
 
@@ -521,3 +524,45 @@ def test_sigterm_commits_so_a_rerun_reads_nothing_twice(isolated: Settings, tmp_
     source = Source.read(isolated)
     _assert_table(isolated, _expected_table(_generated(), source))
     _assert_events(_compare_events(isolated, "term"), source, exactly_once=True)
+
+
+class _CountingWriter(mysql.OrdersWriter):
+    """The real writer, remembering how many rows each transaction held."""
+
+    def __init__(self, connection: Any, table: str) -> None:
+        super().__init__(connection, table)
+        self.sizes: list[int] = []
+
+    def write(self, rows: Sequence[SinkRow]) -> None:
+        super().write(rows)
+        self.sizes.append(len(rows))
+
+
+def test_a_batch_larger_than_one_fetch_is_one_transaction(isolated: Settings) -> None:
+    _init_table(isolated)
+    _produce(isolated, count=3_000, keys=300)
+    options = LegacyOptions(
+        run_id="big",
+        topic=isolated.kafka.source_topic,
+        group=isolated.legacy.group,
+        until_idle=1,
+        batch_size=1_000,
+        assignment_strategy="range",
+    )
+    outbox = Outbox(
+        CheckedProducer(isolated.kafka.bootstrap),
+        run_id="big",
+        path="legacy",
+        compare_topic=isolated.kafka.compare_topic,
+        dlq_topic=isolated.kafka.dlq_topic,
+    )
+    connection = mysql.connect(isolated.mysql)
+    try:
+        writer = _CountingWriter(connection, isolated.mysql.table)
+        path = LegacyPath(isolated, options, to_row, writer, outbox, StopFlag())
+        summary = path.run()
+    finally:
+        connection.close()
+
+    assert summary.rows == sum(writer.sizes) == 3_000
+    assert max(writer.sizes) == 1_000
