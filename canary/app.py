@@ -6,6 +6,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from canary.config import Settings
+from canary.core.events import PathName
 from canary.core.orders import default_key_count
 from canary.handlers.loader import load_handler
 from canary.kafka import admin, client
@@ -118,7 +119,7 @@ def run_legacy(
         connection.close()
 
 
-def _outbox(settings: Settings, run_id: str, path: str) -> Outbox:
+def _outbox(settings: Settings, run_id: str, path: PathName) -> Outbox:
     producer = CheckedProducer(settings.kafka.bootstrap, linger_ms=2)
     return Outbox(
         producer,

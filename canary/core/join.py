@@ -20,6 +20,12 @@ from canary.core.events import CompareEvent
 LEGACY, RING = 0, 1
 _PATH_INDEX = {"legacy": LEGACY, "ring": RING}
 _OFFSET_BITS = 48  # offsets stay far below 2**48; partition and topic id fit above
+_PARTITION_BITS = 20
+_OFFSET_LIMIT = 1 << _OFFSET_BITS
+_PARTITION_LIMIT = 1 << _PARTITION_BITS
+# A coordinate packed into one int, or, past those bits, spelled out as a tuple (an int
+# never equals a tuple, so the two forms cannot collide).
+Coordinate = int | tuple[str, int, int]
 
 
 @dataclass(order=True, frozen=True, slots=True)
@@ -93,8 +99,8 @@ class StreamJoin:
         self._topics: dict[str, int] = {}
         self._topic_names: list[str] = []
         # coordinate -> (path index, sum, latency, key) of the first event seen
-        self._pending: dict[int, tuple[int, str, float, str]] = {}
-        self._paired: set[int] = set()
+        self._pending: dict[Coordinate, tuple[int, str, float, str]] = {}
+        self._paired: set[Coordinate] = set()
         self._records = [0, 0]
         self._duplicates = [0, 0]
         self._latencies: tuple[list[float], list[float]] = ([], [])
@@ -104,12 +110,21 @@ class StreamJoin:
         self.invalid = 0
         self.events = 0
 
-    def _coordinate(self, topic: str, partition: int, offset: int) -> int:
+    def _coordinate(self, topic: str, partition: int, offset: int) -> Coordinate:
+        if offset >= _OFFSET_LIMIT or partition >= _PARTITION_LIMIT:
+            return (topic, partition, offset)
         topic_id = self._topics.get(topic)
         if topic_id is None:
             topic_id = self._topics[topic] = len(self._topic_names)
             self._topic_names.append(topic)
-        return (((topic_id << 20) | partition) << _OFFSET_BITS) | offset
+        return (((topic_id << _PARTITION_BITS) | partition) << _OFFSET_BITS) | offset
+
+    def _unpack(self, coordinate: Coordinate) -> tuple[str, int, int]:
+        if isinstance(coordinate, tuple):
+            return coordinate
+        offset = coordinate & (_OFFSET_LIMIT - 1)
+        partition = (coordinate >> _OFFSET_BITS) & (_PARTITION_LIMIT - 1)
+        return self._topic_names[coordinate >> (_OFFSET_BITS + _PARTITION_BITS)], partition, offset
 
     def add_invalid(self, count: int = 1) -> None:
         self.invalid += count
@@ -151,11 +166,8 @@ class StreamJoin:
     def result(self) -> JoinResult:
         """Classify what is still unpaired as missing on the other side."""
         missing = (_Reservoir(self._max_samples), _Reservoir(self._max_samples))
-        names = self._topic_names
         for coordinate, (path, checksum, _, key) in self._pending.items():
-            offset = coordinate & ((1 << _OFFSET_BITS) - 1)
-            partition = (coordinate >> _OFFSET_BITS) & ((1 << 20) - 1)
-            topic = names[coordinate >> (_OFFSET_BITS + 20)]
+            topic, partition, offset = self._unpack(coordinate)
             sums = {"legacy_sum": checksum} if path == LEGACY else {"ring_sum": checksum}
             # Present only on `path`, so missing on the other one.
             missing[path].add(Sample(topic, partition, offset, key, **sums))

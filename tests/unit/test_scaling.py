@@ -59,7 +59,7 @@ def test_decide(load: PoolLoad, expected: int) -> None:
     assert decide(load, MIN, MAX) == expected
 
 
-@pytest.mark.parametrize("alive", range(0, 12))
+@pytest.mark.parametrize("alive", range(12))
 def test_a_step_never_leaves_the_bounds(alive: int) -> None:
     """Whatever the load, one step moves toward [min, max] and never out of it."""
     for busy in (0, alive):
