@@ -112,14 +112,14 @@ def run_legacy(
     connection = mysql.connect(settings.mysql)
     try:
         writer = mysql.OrdersWriter(connection, settings.mysql.table)
-        outbox = _outbox(settings, run_id, "legacy")
+        publisher = outbox(settings, run_id, "legacy")
         with mysql.translated(settings.mysql):
-            return LegacyPath(settings, options, handler, writer, outbox, stop).run()
+            return LegacyPath(settings, options, handler, writer, publisher, stop).run()
     finally:
         connection.close()
 
 
-def _outbox(settings: Settings, run_id: str, path: PathName) -> Outbox:
+def outbox(settings: Settings, run_id: str, path: PathName) -> Outbox:
     producer = CheckedProducer(settings.kafka.bootstrap, linger_ms=2)
     return Outbox(
         producer,
@@ -167,6 +167,6 @@ def run_ring(settings: Settings, options: RingOptions, stop: StopFlag) -> RingPa
     """Run the ring path until stopped or idle; returns it for its summary and gauges."""
     ensure_output_topics(settings)
     handler = load_handler(settings.handler.path)
-    path = RingPath(settings, options, handler, _outbox(settings, options.run_id, "ring"), stop)
+    path = RingPath(settings, options, handler, outbox(settings, options.run_id, "ring"), stop)
     path.run()
     return path

@@ -36,6 +36,7 @@ def produce_orders(
     sleep: Callable[[float], None] = time.sleep,
 ) -> ProduceResult:
     """Send ``count`` events; with ``rate`` > 0, never faster than ``rate`` per second."""
+    producer.connect(topic)
     started = clock()
     step = max(1, min(10_000, count // 100))
     for index, event in enumerate(generate_orders(count, keys, seed), start=1):

@@ -17,6 +17,7 @@ from sinks import schema
 
 SERVICE = "PostgreSQL"
 _STAGE = "canary_stage"
+SMALL_BATCH = 8
 
 
 def connect(settings: PostgresSettings, *, connect_timeout: float = 5.0) -> psycopg.Connection[Any]:
@@ -107,6 +108,20 @@ class OrdersWriter:
             "ON CONFLICT ({key}) DO UPDATE SET {updates} "
             "WHERE {target}.{version} < EXCLUDED.{version}"
         ).format(target=target, names=names, key=key, version=version, stage=stage, updates=updates)
+        # A handful of rows (a legacy-style consumer writing one row per transaction)
+        # costs less as plain upserts than as a staging round trip.
+        self._upsert = sql.SQL(
+            "INSERT INTO {target} ({names}) VALUES ({values}) "
+            "ON CONFLICT ({key}) DO UPDATE SET {updates} "
+            "WHERE {target}.{version} < EXCLUDED.{version}"
+        ).format(
+            target=target,
+            names=names,
+            key=key,
+            version=version,
+            updates=updates,
+            values=sql.SQL(", ").join(sql.Placeholder() * len(schema.NAMES)),
+        )
         self._offsets = sql.SQL(
             "INSERT INTO {offsets} (consumer_group, topic, partition, next_offset) "
             "VALUES (%s, %s, %s, %s) ON CONFLICT (consumer_group, topic, partition) DO UPDATE "
@@ -120,21 +135,22 @@ class OrdersWriter:
     ) -> None:
         """Apply ``rows`` and raise the stored offsets to ``next_offsets`` atomically."""
         connection = self._connection
-        with connection.transaction():
-            if not self._staged:
-                connection.execute(self._create_stage)
-                self._staged = True
-            with connection.cursor() as cursor:
-                if rows:
-                    with cursor.copy(self._copy) as copy:
-                        for row in rows:
-                            copy.write_row(_postgres_values(row))
-                    cursor.execute(self._merge)
-                if next_offsets:
-                    cursor.executemany(
-                        self._offsets,
-                        [(self._group, t, p, o) for (t, p), o in sorted(next_offsets.items())],
-                    )
+        with connection.transaction(), connection.cursor() as cursor:
+            if 0 < len(rows) <= SMALL_BATCH:
+                cursor.executemany(self._upsert, [_postgres_values(row) for row in rows])
+            elif rows:
+                if not self._staged:
+                    cursor.execute(self._create_stage)
+                    self._staged = True
+                with cursor.copy(self._copy) as copy:
+                    for row in rows:
+                        copy.write_row(_postgres_values(row))
+                cursor.execute(self._merge)
+            if next_offsets:
+                cursor.executemany(
+                    self._offsets,
+                    [(self._group, t, p, o) for (t, p), o in sorted(next_offsets.items())],
+                )
 
 
 def _postgres_values(row: schema.SinkRow) -> list[Any]:

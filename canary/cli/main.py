@@ -10,6 +10,7 @@ import click
 
 from canary import __version__
 from canary.cli import (
+    bench_cmd,
     config_cmd,
     db_cmd,
     demo_cmd,
@@ -83,6 +84,7 @@ cli.add_command(run_cmd.run)
 cli.add_command(diff_cmd.diff)
 cli.add_command(report_cmd.report)
 cli.add_command(demo_cmd.demo)
+cli.add_command(bench_cmd.bench)
 
 
 def main() -> None:

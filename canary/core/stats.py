@@ -5,6 +5,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from fractions import Fraction
 
 import numpy as np
 
@@ -42,8 +43,13 @@ def nearest_rank(sorted_values: np.ndarray, percentile: float) -> float:
     n = len(sorted_values)
     if n == 0:
         return 0.0
-    rank = max(1, math.ceil(percentile / 100.0 * n))
-    return float(sorted_values[rank - 1])
+    return float(sorted_values[_rank(percentile, n) - 1])
+
+
+def _rank(percentile: float, n: int) -> int:
+    """``ceil(percentile / 100 * n)``, at least 1, in exact arithmetic: in floats 99.9 %
+    of 1,000 is 999.0000000000001, which would pick rank 1,000 (the maximum)."""
+    return max(1, math.ceil(Fraction(repr(percentile)) * n / 100))
 
 
 def summarize(values: Sequence[float] | np.ndarray) -> Summary:
@@ -87,13 +93,16 @@ def paired(pairs: Sequence[tuple[float, float]], seed: int = 0) -> Paired:
     if not pairs:
         return Paired(0, 0.0, 0.0, 0.0, (0.0, 0.0))
     data = np.asarray(pairs, dtype=np.float64)
+    # In a canonical order first: the resamples pick pairs by index, and the order in
+    # which the events were read must not change the interval.
+    data = data[np.lexsort((data[:, 1], data[:, 0]))]
     legacy, ring = data[:, 0], data[:, 1]
     diff = ring - legacy
     gap = _p99(ring) - _p99(legacy)
     rng = np.random.default_rng(seed)
     n = min(len(data), BOOTSTRAP_PAIRS)
     draws = rng.integers(0, len(data), size=(BOOTSTRAP_ROUNDS, n))
-    rank = max(1, math.ceil(0.99 * n)) - 1
+    rank = _rank(99.0, n) - 1
     ring_p99 = np.partition(ring[draws], rank, axis=1)[:, rank]
     legacy_p99 = np.partition(legacy[draws], rank, axis=1)[:, rank]
     gaps = ring_p99 - legacy_p99

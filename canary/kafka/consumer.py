@@ -40,9 +40,19 @@ def classic_settings(strategy: str, session_timeout_ms: int = 10_000) -> dict[st
 
 
 def consume(consumer: Consumer, bootstrap: str, count: int, timeout: float) -> list[Message]:
-    """One batch of good messages; fatal errors raise, transient ones are skipped."""
+    """Up to ``count`` good messages, as soon as there is at least one.
+
+    librdkafka's batch call waits until it has ``count`` messages or the timeout passes,
+    which under a light load adds the whole timeout to every record's latency. So: take
+    what is already fetched; if nothing is, wait for one message, then take the rest
+    that is ready. Fatal errors raise; transient ones are skipped.
+    """
     try:
-        batch: list[Message] = consumer.consume(num_messages=count, timeout=timeout)
+        batch: list[Message] = consumer.consume(num_messages=count, timeout=0)
+        if not batch:
+            batch = consumer.consume(num_messages=1, timeout=timeout)
+            if batch and count > 1:
+                batch += consumer.consume(num_messages=count - 1, timeout=0)
     except KafkaException as exc:
         raise ServiceUnavailable(SERVICE, bootstrap, describe(exc)) from exc
     if any(message.error() is not None for message in batch):

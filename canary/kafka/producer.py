@@ -49,7 +49,7 @@ class CheckedProducer:
     def produce(
         self,
         topic: str,
-        value: bytes,
+        value: bytes | None,
         key: bytes | None = None,
         headers: Headers | None = None,
         on_delivery: DeliveryCallback | None = None,
@@ -68,6 +68,11 @@ class CheckedProducer:
                 return
             except BufferError:
                 self._producer.poll(0.05)
+
+    def connect(self, topic: str, timeout: float = 10.0) -> None:
+        """Fetch ``topic``'s metadata now, so the first messages do not wait for it (their
+        timestamps are taken when they are queued, and latency is measured from them)."""
+        self._producer.list_topics(topic, timeout=timeout)
 
     def poll(self, timeout: float = 0) -> int:
         return int(self._producer.poll(timeout))

@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Protocol
 
 from confluent_kafka import Consumer, Message, TopicPartition
 
@@ -23,11 +25,17 @@ from canary.kafka import consumer as kafka_consumer
 from canary.paths.outbox import Outbox
 from canary.paths.process import prepare, publish
 from canary.paths.runtime import IdleTimer, RunSummary, StopFlag
-from sinks import mysql
+from sinks.schema import SinkRow
 
 log = logging.getLogger(__name__)
 FETCH_BATCH = 500
 STORE_INTERVAL_S = 0.5
+
+
+class RowWriter(Protocol):
+    """Writes rows in one transaction and commits before returning."""
+
+    def write(self, rows: Sequence[SinkRow]) -> None: ...
 
 
 @dataclass(frozen=True, slots=True)
@@ -48,7 +56,7 @@ class LegacyPath:
         settings: Settings,
         options: LegacyOptions,
         handler: Handler,
-        writer: mysql.OrdersWriter,
+        writer: RowWriter,
         outbox: Outbox,
         stop: StopFlag,
     ) -> None:

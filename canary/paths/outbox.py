@@ -74,7 +74,7 @@ class Outbox:
         ]
         self._producer.produce(
             self._dlq_topic,
-            message.value() or b"",
+            message.value(),
             key=message.key(),
             headers=headers,
             on_delivery=self._callback(done),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import resource
 import signal
 import threading
 import time
@@ -64,9 +65,10 @@ class IdleTimer:
         self._armed = False
 
     def arm(self) -> None:
-        if not self._armed:
-            self._armed = True
-            self._last = self._clock()
+        """Start (or restart) counting: each assignment is news, so a member that just
+        took over a departed member's partitions is not idle yet."""
+        self._armed = True
+        self._last = self._clock()
 
     def touch(self) -> None:
         self._last = self._clock()
@@ -77,6 +79,11 @@ class IdleTimer:
             and self._seconds is not None
             and self._clock() - self._last >= self._seconds
         )
+
+
+def peak_rss_mb() -> float:
+    """This process's peak resident memory so far (Linux reports kilobytes)."""
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
 
 
 @dataclass(slots=True)
@@ -120,4 +127,5 @@ class RunSummary:
             f"  errors         {self.errors:>12,}",
             f"  elapsed        {self.seconds:>12.2f} s ({self.busy_seconds:.2f} s of work)",
             f"  rate           {self.rate:>12,.0f} msg/s",
+            f"  peak memory    {peak_rss_mb():>12,.1f} MB (RSS)",
         ]

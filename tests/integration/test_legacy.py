@@ -161,6 +161,12 @@ def _wait_for(
         time.sleep(0.05)
 
 
+def _source_ends(settings: Settings) -> dict[int, int]:
+    """The high watermark of every source partition."""
+    spans = admin.watermarks(settings.kafka.bootstrap, settings.kafka.source_topic)
+    return {span.partition: span.high for span in spans}
+
+
 def _published(settings: Settings, topic: str) -> int:
     """Messages in ``topic`` (sum of the partitions' high minus low watermarks)."""
     return sum(span.messages for span in admin.watermarks(settings.kafka.bootstrap, topic))
@@ -365,11 +371,7 @@ def test_a_full_run_writes_the_newest_version_and_one_event_per_message(
     events = _compare_events(isolated, "full")
     assert len(events) == COUNT
     _assert_events(events, source, exactly_once=True)
-    assert _committed(isolated) == {s.partition: s.high for s in _spans(isolated)}
-
-
-def _spans(settings: Settings) -> list[admin.PartitionSpan]:
-    return admin.watermarks(settings.kafka.bootstrap, settings.kafka.source_topic)
+    assert _committed(isolated) == _source_ends(isolated)
 
 
 def test_a_rerun_after_sigkill_completes_the_table_and_only_repeats_events(
@@ -377,7 +379,6 @@ def test_a_rerun_after_sigkill_completes_the_table_and_only_repeats_events(
 ) -> None:
     _init_table(isolated)
     _produce(isolated)
-
     compare = isolated.kafka.compare_topic
 
     # A smaller batch keeps the first run busy long enough to be killed in the middle.
@@ -453,16 +454,9 @@ def test_malformed_messages_are_dead_lettered_and_the_path_goes_on(
     malformed = [(b"998", b"{not json"), (b"999", orjson.dumps(wrong_amount))]
     producer = CheckedProducer(isolated.kafka.bootstrap)
     # One partition, so the good messages after the malformed ones prove the path went on.
-    for value in good[:30]:
-        producer.produce(
-            topic, value, key=str(orjson.loads(value)["order_id"]).encode(), partition=0
-        )
-    for key, value in malformed:
+    keyed = [(str(orjson.loads(value)["order_id"]).encode(), value) for value in good]
+    for key, value in [*keyed[:30], *malformed, *keyed[30:]]:
         producer.produce(topic, value, key=key, partition=0)
-    for value in good[30:]:
-        producer.produce(
-            topic, value, key=str(orjson.loads(value)["order_id"]).encode(), partition=0
-        )
     producer.flush()
 
     result = _run(isolated, tmp_path, "dlq")

@@ -103,3 +103,22 @@ def test_postgres_batch_moves_rows_and_offsets_together(isolated: Settings) -> N
     assert rows[1]["items"] == [{"sku": "SKU-1", "qty": 2, "price": "6.25"}]
     assert set(rows) == {1, 2}
     assert offsets == {0: 3}
+
+
+def test_postgres_large_batch_goes_through_copy_and_keeps_the_newest(isolated: Settings) -> None:
+    settings = isolated.postgres
+    assert postgres.SMALL_BATCH < 40
+    batch = [
+        _row(key, version, status=f"v{version}") for version in (2, 1, 3) for key in range(1, 15)
+    ]
+    with postgres.connect(settings) as connection:
+        postgres.init_schema(connection, settings)
+        writer = postgres.OrdersWriter(connection, settings.table, settings.offsets_table, "g")
+        writer.write(batch, {("t", 1): 40})
+        writer.write(batch[:20], {("t", 1): 20})  # a replay: no effect, offsets never go back
+        rows = postgres.fetch_rows(connection, settings.table)
+        offsets = postgres.stored_offsets(connection, settings.offsets_table, "g", "t")
+    assert sorted(rows) == list(range(1, 15))
+    assert {row["version"] for row in rows.values()} == {3}
+    assert {row["status"] for row in rows.values()} == {"v3"}
+    assert offsets == {1: 40}

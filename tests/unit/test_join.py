@@ -31,12 +31,22 @@ TS = 1_700_000_000_000
 Coord = tuple[str, int, int]
 
 
-def event(coord: Coord, path: PathName, checksum: str = SUM_A, latency: float = 5.0,
-          key: str | None = None, run: str = RUN) -> CompareEvent:
+def event(
+    coord: Coord,
+    path: PathName,
+    checksum: str = SUM_A,
+    latency: float = 5.0,
+    key: str | None = None,
+    run: str = RUN,
+) -> CompareEvent:
     topic, partition, offset = coord
     return CompareEvent(
-        run=run, path=path, key=key if key is not None else f"k{partition}-{offset}",
-        src=SourceCoord(t=topic, p=partition, o=offset, ts=TS), sum=checksum, at=TS + latency,
+        run=run,
+        path=path,
+        key=key if key is not None else f"k{partition}-{offset}",
+        src=SourceCoord(t=topic, p=partition, o=offset, ts=TS),
+        sum=checksum,
+        at=TS + latency,
     )
 
 
@@ -99,10 +109,15 @@ def reference(events: Sequence[CompareEvent]) -> Expected:
         for name in ("legacy", "ring")
     )
     return Expected(
-        records=(len(latencies[0]), len(latencies[1])), matched=matched, mismatched=mismatched,
-        missing_in_ring=missing_in_ring, missing_in_legacy=missing_in_legacy,
+        records=(len(latencies[0]), len(latencies[1])),
+        matched=matched,
+        mismatched=mismatched,
+        missing_in_ring=missing_in_ring,
+        missing_in_legacy=missing_in_legacy,
         duplicates=(duplicates["legacy"], duplicates["ring"]),
-        latencies=(latencies[0], latencies[1]), paired=sorted(paired), sums=sums,
+        latencies=(latencies[0], latencies[1]),
+        paired=sorted(paired),
+        sums=sums,
     )
 
 
@@ -142,8 +157,12 @@ def test_mismatched_keeps_both_sums() -> None:
     result = fold([event(("t", 2, 7), "ring", SUM_B), event(("t", 2, 7), "legacy", SUM_A)])
     assert (result.matched, result.mismatched) == (0, 1)
     [sample] = result.mismatched_samples
-    assert sample.as_json() == {"key": "k2-7", "src": {"t": "t", "p": 2, "o": 7},
-                                "legacy_sum": SUM_A, "ring_sum": SUM_B}
+    assert sample.as_json() == {
+        "key": "k2-7",
+        "src": {"t": "t", "p": 2, "o": 7},
+        "legacy_sum": SUM_A,
+        "ring_sum": SUM_B,
+    }
 
 
 def test_missing_in_ring_and_in_legacy() -> None:
@@ -153,19 +172,27 @@ def test_missing_in_ring_and_in_legacy() -> None:
     assert result.records == (1, 1)
     [only_legacy] = result.missing_in_ring_samples
     [only_ring] = result.missing_in_legacy_samples
-    assert only_legacy.as_json() == {"key": "k0-1", "src": {"t": "t", "p": 0, "o": 1},
-                                     "legacy_sum": SUM_A}
-    assert only_ring.as_json() == {"key": "k0-2", "src": {"t": "t", "p": 0, "o": 2},
-                                   "ring_sum": SUM_B}
+    assert only_legacy.as_json() == {
+        "key": "k0-1",
+        "src": {"t": "t", "p": 0, "o": 1},
+        "legacy_sum": SUM_A,
+    }
+    assert only_ring.as_json() == {
+        "key": "k0-2",
+        "src": {"t": "t", "p": 0, "o": 2},
+        "ring_sum": SUM_B,
+    }
 
 
 def test_duplicate_before_the_pair_keeps_the_first_sum_and_latency() -> None:
     coord = ("t", 0, 1)
-    result = fold([
-        event(coord, "legacy", SUM_A, latency=3.0),
-        event(coord, "legacy", SUM_B, latency=300.0),  # redelivery with another sum
-        event(coord, "ring", SUM_A, latency=4.0),
-    ])
+    result = fold(
+        [
+            event(coord, "legacy", SUM_A, latency=3.0),
+            event(coord, "legacy", SUM_B, latency=300.0),  # redelivery with another sum
+            event(coord, "ring", SUM_A, latency=4.0),
+        ]
+    )
     assert (result.matched, result.mismatched) == (1, 0)
     assert result.duplicates == (1, 0)
     assert result.records == (1, 1)
@@ -175,27 +202,33 @@ def test_duplicate_before_the_pair_keeps_the_first_sum_and_latency() -> None:
 
 def test_first_sum_decides_even_when_the_duplicate_would_match() -> None:
     coord = ("t", 0, 1)
-    result = fold([
-        event(coord, "ring", SUM_B, latency=1.0),
-        event(coord, "ring", SUM_A, latency=2.0),
-        event(coord, "legacy", SUM_A, latency=9.0),
-    ])
+    result = fold(
+        [
+            event(coord, "ring", SUM_B, latency=1.0),
+            event(coord, "ring", SUM_A, latency=2.0),
+            event(coord, "legacy", SUM_A, latency=9.0),
+        ]
+    )
     assert (result.matched, result.mismatched) == (0, 1)
     assert result.duplicates == (0, 1)
-    assert (result.mismatched_samples[0].legacy_sum,
-            result.mismatched_samples[0].ring_sum) == (SUM_A, SUM_B)
+    assert (result.mismatched_samples[0].legacy_sum, result.mismatched_samples[0].ring_sum) == (
+        SUM_A,
+        SUM_B,
+    )
     assert result.latencies == ([9.0], [1.0])
 
 
 @pytest.mark.parametrize("path", ["legacy", "ring"])
 def test_redelivery_after_the_match_is_a_duplicate_not_a_mismatch(path: PathName) -> None:
     coord = ("t", 4, 40)
-    result = fold([
-        event(coord, "legacy", SUM_A, latency=10.0),
-        event(coord, "ring", SUM_A, latency=2.0),
-        event(coord, path, SUM_C, latency=5000.0),
-        event(coord, path, SUM_B, latency=6000.0),
-    ])
+    result = fold(
+        [
+            event(coord, "legacy", SUM_A, latency=10.0),
+            event(coord, "ring", SUM_A, latency=2.0),
+            event(coord, path, SUM_C, latency=5000.0),
+            event(coord, path, SUM_B, latency=6000.0),
+        ]
+    )
     assert (result.matched, result.mismatched) == (1, 0)
     assert result.duplicates == ((2, 0) if path == "legacy" else (0, 2))
     assert result.records == (1, 1)
@@ -214,23 +247,28 @@ def test_duplicates_of_a_record_missing_on_the_other_side() -> None:
 
 
 def test_same_offset_on_other_topics_or_partitions_is_another_coordinate() -> None:
-    result = fold([
-        event(("orders", 0, 5), "legacy"),
-        event(("orders", 1, 5), "ring"),
-        event(("payments", 0, 5), "ring"),
-        event(("payments", 1, 5), "legacy"),
-    ])
+    result = fold(
+        [
+            event(("orders", 0, 5), "legacy"),
+            event(("orders", 1, 5), "ring"),
+            event(("payments", 0, 5), "ring"),
+            event(("payments", 1, 5), "legacy"),
+        ]
+    )
     assert result.matched == result.mismatched == 0
     assert (result.missing_in_ring, result.missing_in_legacy) == (2, 2)
     assert coords_of(result.missing_in_ring_samples) == [("orders", 0, 5), ("payments", 1, 5)]
     assert coords_of(result.missing_in_legacy_samples) == [("orders", 1, 5), ("payments", 0, 5)]
 
 
-@pytest.mark.parametrize(("one", "other"), [
-    (("t", 0, 2**48), ("t", 1, 0)),  # an offset past 48 bits
-    (("t", 2**20, 0), ("u", 0, 0)),  # a partition past 20 bits
-    (("t", 0, 2**63 - 1), ("t", 0, 2**63 - 2)),  # the largest Kafka offsets
-])
+@pytest.mark.parametrize(
+    ("one", "other"),
+    [
+        (("t", 0, 2**48), ("t", 1, 0)),  # an offset past 48 bits
+        (("t", 2**20, 0), ("u", 0, 0)),  # a partition past 20 bits
+        (("t", 0, 2**63 - 1), ("t", 0, 2**63 - 2)),  # the largest Kafka offsets
+    ],
+)
 def test_large_coordinates_stay_distinct(one: Coord, other: Coord) -> None:
     result = fold([event(one, "legacy"), event(other, "ring")])
     assert (result.matched, result.mismatched) == (0, 0)
@@ -276,8 +314,9 @@ def test_fold_counts_invalid_values_and_skips_other_runs() -> None:
     body = orjson.loads(good)
     # Fields in another order: the reader must decode it, then see the run.
     reordered_other = orjson.dumps({**{k: body[k] for k in reversed(body)}, "run": "zz"})
-    reordered_ours = orjson.dumps({k: body[k] for k in reversed(body)} | {
-        "src": {**body["src"], "o": 3}})
+    reordered_ours = orjson.dumps(
+        {k: body[k] for k in reversed(body)} | {"src": {**body["src"], "o": 3}}
+    )
     invalid = [
         b"not json",
         orjson.dumps({**body, "v": 2}),
@@ -332,8 +371,9 @@ def _histories(draw: st.DrawFn) -> list[CompareEvent]:
     for coord in coords:
         for path in ("legacy", "ring"):
             for _ in range(draw(st.integers(0, 3))):
-                events.append(event(coord, path, draw(st.sampled_from([SUM_A, SUM_B])),
-                                    draw(_latency)))
+                events.append(
+                    event(coord, path, draw(st.sampled_from([SUM_A, SUM_B])), draw(_latency))
+                )
     return events
 
 
@@ -347,9 +387,18 @@ def test_agrees_with_the_reference_in_any_arrival_order(
 
 
 def _normal(result: JoinResult) -> dict[str, Any]:
-    body = {name: getattr(result, name) for name in (
-        "records", "matched", "mismatched", "missing_in_ring", "missing_in_legacy",
-        "duplicates", "invalid")}
+    body = {
+        name: getattr(result, name)
+        for name in (
+            "records",
+            "matched",
+            "mismatched",
+            "missing_in_ring",
+            "missing_in_legacy",
+            "duplicates",
+            "invalid",
+        )
+    }
     body["latencies"] = tuple(sorted(values) for values in result.latencies)
     body["paired"] = sorted(result.paired)
     for name in ("mismatched_samples", "missing_in_ring_samples", "missing_in_legacy_samples"):

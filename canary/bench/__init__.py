@@ -1,0 +1,1 @@
+"""The side-by-side benchmark: both paths and their limits, measured in one run."""

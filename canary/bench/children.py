@@ -1,0 +1,147 @@
+"""Runs one consumer path in a child process and reports its figures.
+
+Each measured run gets a fresh interpreter (the ``spawn`` start method): its peak
+memory is its own, and no Kafka client threads are inherited across a fork.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from canary import app
+from canary.config import Settings
+from canary.handlers.loader import load_handler
+from canary.paths.legacy import LegacyOptions, LegacyPath
+from canary.paths.runtime import RunSummary, StopFlag, peak_rss_mb
+from sinks import postgres
+from sinks.schema import SinkRow
+
+KINDS = ("legacy", "ring", "classic_to_postgres")
+
+
+@dataclass(frozen=True, slots=True)
+class ChildRun:
+    kind: str
+    run_id: str
+    group: str
+    until_idle: float
+
+
+@dataclass(frozen=True, slots=True)
+class ChildResult:
+    kind: str
+    messages: int
+    rows: int
+    rate: float
+    busy_seconds: float
+    peak_rss_mb: float
+    error: str = ""
+
+
+def start(settings: Settings, run: ChildRun) -> tuple[Any, Any]:
+    """Start the child; ``finish`` collects its result."""
+    context = multiprocessing.get_context("spawn")
+    queue = context.Queue()
+    process = context.Process(target=_child, args=(settings, run, queue), daemon=True)
+    process.start()
+    return process, queue
+
+
+def finish(handle: tuple[Any, Any], timeout: float = 900.0) -> ChildResult:
+    process, queue = handle
+    result: ChildResult = queue.get(timeout=timeout)
+    process.join(30)
+    return result
+
+
+def run(settings: Settings, run: ChildRun) -> ChildResult:
+    return finish(start(settings, run))
+
+
+def _child(settings: Settings, run: ChildRun, queue: Any) -> None:
+    try:
+        summary = _run_path(settings, run)
+        queue.put(
+            ChildResult(
+                run.kind,
+                summary.messages,
+                summary.rows,
+                summary.rate,
+                summary.busy_seconds,
+                peak_rss_mb(),
+            )
+        )
+    except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the bench
+        queue.put(ChildResult(run.kind, 0, 0, 0.0, 0.0, peak_rss_mb(), error=str(exc)))
+
+
+def _run_path(settings: Settings, run: ChildRun) -> RunSummary:
+    stop = StopFlag()
+    if run.kind == "legacy":
+        return app.run_legacy(
+            settings,
+            run_id=run.run_id,
+            topic=None,
+            group=run.group,
+            until_idle=run.until_idle,
+            stop=stop,
+        )
+    if run.kind == "ring":
+        options = app.ring_options(
+            settings,
+            run_id=run.run_id,
+            topic=None,
+            group=run.group,
+            until_idle=run.until_idle,
+            workers=None,
+            ring_capacity=None,
+        )
+        return app.run_ring(settings, options, stop).summary
+    return _classic_to_postgres(settings, run, stop)
+
+
+class _PostgresRows:
+    """The legacy loop's writer interface over PostgreSQL: one transaction per call."""
+
+    def __init__(self, writer: postgres.OrdersWriter) -> None:
+        self._writer = writer
+
+    def write(self, rows: Sequence[SinkRow]) -> None:
+        self._writer.write(rows, {})
+
+
+def _classic_to_postgres(settings: Settings, run: ChildRun, stop: StopFlag) -> RunSummary:
+    """The legacy design writing to PostgreSQL: separates the database's share of the
+    difference from the architecture's."""
+    app.ensure_output_topics(settings)
+    pg = settings.postgres
+    options = LegacyOptions(
+        run_id=run.run_id,
+        topic=settings.kafka.source_topic,
+        group=run.group,
+        until_idle=run.until_idle,
+        batch_size=settings.legacy.batch_size,
+        assignment_strategy=settings.legacy.assignment_strategy,
+    )
+    with postgres.connect(pg) as connection:
+        writer = _PostgresRows(
+            postgres.OrdersWriter(connection, pg.table, pg.offsets_table, run.group)
+        )
+        outbox = app.outbox(settings, run.run_id, "legacy")
+        path = LegacyPath(
+            settings, options, load_handler(settings.handler.path), writer, outbox, stop
+        )
+        return path.run()
+
+
+def wait_for(predicate: Any, timeout: float, step: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(step)
+    return False
