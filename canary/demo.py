@@ -7,6 +7,7 @@ tables of their own; then the stream diff judges them and the report is stored.
 from __future__ import annotations
 
 import os
+import secrets
 import subprocess
 import sys
 import time
@@ -48,7 +49,8 @@ def demo_settings(settings: Settings, stamp: str) -> Settings:
 
 
 def run_demo(settings: Settings, options: DemoOptions, say: Say) -> dict[str, Any]:
-    stamp = datetime.now(UTC).strftime("%Y%m%d-%H%M%S")
+    # Seconds and a random suffix: two demos started in the same second stay apart.
+    stamp = f"{datetime.now(UTC):%Y%m%d-%H%M%S}-{secrets.token_hex(2)}"
     run_id = f"demo-{stamp}"
     demo = demo_settings(settings, stamp)
     say(f"== canary demo, run {run_id}")

@@ -2,8 +2,9 @@
 
 Events are folded in one at a time. A coordinate seen on one path waits in ``pending``
 until the other path's event arrives; then it is classified (matched or mismatched) and
-only a compact marker stays behind to recognise later redeliveries as duplicates. So
-memory grows with the records still unpaired, not with the length of the run.
+only a compact integer marker stays behind to recognise later redeliveries as
+duplicates. Besides that marker, a record costs its latency figures (kept for the
+percentiles and the paired statistics): about 0.9 KB per record in all.
 
 Samples keep the records with the smallest coordinates, so a report does not depend on
 the order in which events happened to be read.

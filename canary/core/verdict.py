@@ -46,8 +46,8 @@ def judge(
             else "the 95 % interval reaches below the limit, so this may be noise"
         )
         reasons.append(
-            f"ring P99 latency exceeds legacy's by {p99_gap:.1f} ms (limit {limit_ms:g} ms; "
-            f"95 % CI {low:.1f} to {high:.1f} ms over {paired.count:,} paired records: "
-            f"{certainty})"
+            f"ring P99 latency exceeds legacy's by {p99_gap:.1f} ms (limit {limit_ms:g} ms); "
+            f"over the {paired.count:,} records both paths wrote the gap is "
+            f"{paired.p99_gap:.1f} ms, 95 % CI {low:.1f} to {high:.1f} ms: {certainty}"
         )
     return ("fail" if reasons else "pass"), reasons

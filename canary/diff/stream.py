@@ -21,9 +21,6 @@ from canary.kafka import client
 from canary.kafka import consumer as kafka_consumer
 
 BATCH = 10_000
-# librdkafka's defaults (1 MiB per partition fetch, refill below 100k queued messages)
-# leave the reader waiting on fetches for most of a long read: about 3x slower overall.
-_FETCH = {"max.partition.fetch.bytes": 8 << 20, "queued.min.messages": 1_000_000}
 _OUR_PREFIX = b'{"v":1,"run":"'  # how canary's own encoder starts every event
 
 Progress = Callable[[int, int], None]
@@ -65,7 +62,7 @@ def read_run(
     if metadata is None or metadata.error is not None:
         raise UsageError(f"compare topic {options.topic!r} does not exist on {bootstrap}")
     consumer = kafka_consumer.build(
-        bootstrap, f"canary-diff-{options.run_id}", {"enable.auto.commit": False, **_FETCH}
+        bootstrap, f"canary-diff-{options.run_id}", {"enable.auto.commit": False}
     )
     partitions = sorted(metadata.partitions)
     consumer.assign([TopicPartition(options.topic, p, OFFSET_BEGINNING) for p in partitions])
@@ -73,7 +70,7 @@ def read_run(
     marker = b'"run":' + orjson.dumps(options.run_id)
     seen = 0
     last_arrival = time.monotonic()
-    positions: dict[int, int] = {}
+    run_id = options.run_id
     try:
         while not stop():
             batch = kafka_consumer.consume(consumer, bootstrap, BATCH, 0.2)
@@ -82,16 +79,14 @@ def read_run(
                 last_arrival = now
                 seen += len(batch)
                 for message in batch:
-                    positions[message.partition() or 0] = (message.offset() or 0) + 1
-                    _fold(message.value(), marker, options.run_id, join)
+                    _fold(message.value(), marker, run_id, join)
                 if progress is not None:
                     progress(seen, join.events)
-            idle = now - last_arrival
             if options.until_idle == 0:
-                # Everything up to the end as it was at the start has been read.
-                if all(positions.get(p, 0) >= end for p, end in ends.items()):
+                if _at_end(consumer, options.topic, ends):
                     break
                 continue
+            idle = now - last_arrival
             waiting = join.unpaired() > 0 and idle < max(options.until_idle, options.grace)
             if idle >= options.until_idle and not waiting:
                 break
@@ -110,6 +105,13 @@ def _fold(raw: bytes | None, marker: bytes, run_id: str, join: EventSink) -> Non
         return
     if event.run == run_id:
         join.add(event)
+
+
+def _at_end(consumer: Consumer, topic: str, ends: dict[int, int]) -> bool:
+    """Whether every partition's read position has passed its end as it was at the start.
+    The position, not the last message seen, so trailing control records count too."""
+    positions = consumer.position([TopicPartition(topic, p) for p in ends])
+    return all(tp.offset >= ends[tp.partition] for tp in positions)
 
 
 def _high_watermarks(consumer: Consumer, topic: str, partitions: list[int]) -> dict[int, int]:

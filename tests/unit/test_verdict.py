@@ -142,7 +142,7 @@ def test_p99_gap_beyond_the_limit_states_the_ci_and_certainty() -> None:
     assert "9.3 ms" in reason
     assert "limit 5 ms" in reason
     assert re.search(r"95 % CI 7\.0 to 11\.6 ms", reason), reason
-    assert "12,000 paired records" in reason
+    assert "12,000 records both paths wrote" in reason
     assert "whole 95 % interval is above the limit" in reason
 
 
