@@ -10,8 +10,19 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Annotated, Any, Literal
 from urllib.parse import unquote, urlsplit
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 
 from canary.errors import ConfigError
 
@@ -153,6 +164,157 @@ class DiffSettings(_Section):
     until_idle: Annotated[float, Field(ge=0)] = 10.0
 
 
+class ToleranceSettings(_Section):
+    absolute: Annotated[float, Field(ge=0)] = 0.0
+    relative: Annotated[float, Field(ge=0)] = 0.0
+
+
+class TableRule(_Section):
+    """How one table pair is compared: columns to skip, numeric tolerances, row age."""
+
+    ignore: list[Identifier] = []
+    tolerances: dict[Identifier, ToleranceSettings] = {}
+    age_column: Identifier | None = None
+
+
+class TablesSettings(_Section):
+    """Defaults of `canary diff tables`; ``rules`` is keyed by table name."""
+
+    segments: Annotated[int, Field(ge=2, le=1024)] = 32
+    download_below: Annotated[int, Field(ge=1)] = 16_384
+    parallel: Annotated[int, Field(ge=1, le=64)] = 4
+    max_samples: Annotated[int, Field(ge=0, le=10_000)] = 20
+    recheck: bool = True
+    rules: dict[Identifier, TableRule] = {}
+
+
+class ScheduledJob(_Section):
+    """One scheduled diff: ``kind`` "tables" or "stream", on an interval or a cron line.
+
+    A job has exactly one of ``interval`` (seconds) and ``cron`` (a five-field crontab
+    line, parsed by ``canary.schedule`` when the schedule is built). A tables job needs
+    ``table`` and ``key``; a stream job needs ``run_id``. The fields of the other kind
+    are rejected rather than ignored. Unset options fall back to ``[diff]``, ``[tables]``
+    and ``[kafka]``.
+    """
+
+    name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
+    kind: Literal["tables", "stream"]
+    interval: Annotated[float, Field(gt=0)] | None = None
+    cron: Annotated[str | None, Field(validate_default=True)] = None
+    # tables jobs
+    table: Annotated[Identifier | None, Field(validate_default=True)] = None
+    mysql_table: Identifier | None = None
+    pg_table: Identifier | None = None
+    key: Annotated[list[Identifier], Field(validate_default=True)] = []
+    columns: list[Identifier] = []
+    max_samples: Annotated[int, Field(ge=0, le=10_000)] | None = None
+    recheck: bool | None = None
+    # stream jobs
+    run_id: Annotated[str | None, Field(validate_default=True)] = None
+    grace: Annotated[float, Field(ge=0)] | None = None
+    until_idle: Annotated[float, Field(ge=0)] | None = None
+    compare_topic: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")] | None = None
+    drill_down: bool | None = None
+
+    @field_validator("cron")
+    @classmethod
+    def _one_trigger(cls, value: str | None, info: ValidationInfo) -> str | None:
+        if "interval" not in info.data:
+            return value  # interval itself is invalid; that error is reported instead
+        interval = info.data["interval"]
+        if value is None and interval is None:
+            raise PydanticCustomError(
+                "schedule_trigger",
+                "a job needs exactly one of interval (seconds) or cron (a crontab line)",
+            )
+        if value is not None and interval is not None:
+            raise PydanticCustomError(
+                "schedule_trigger",
+                "a job has interval or cron, not both (interval = {interval})",
+                {"interval": interval},
+            )
+        if value is not None and not value.strip():
+            raise PydanticCustomError("schedule_cron", "an empty cron line")
+        return value
+
+    @field_validator("table", "run_id")
+    @classmethod
+    def _required_for_kind(cls, value: str | None, info: ValidationInfo) -> str | None:
+        needed_by = "tables" if info.field_name == "table" else "stream"
+        if value is None and info.data.get("kind") == needed_by:
+            raise PydanticCustomError(
+                "schedule_required",
+                "a {kind} job needs {field}",
+                {"kind": needed_by, "field": info.field_name},
+            )
+        if value is not None and not value.strip():
+            raise PydanticCustomError("schedule_empty", "must not be empty")
+        return value
+
+    @field_validator("key")
+    @classmethod
+    def _key_for_tables(cls, value: list[str], info: ValidationInfo) -> list[str]:
+        if not value and info.data.get("kind") == "tables":
+            raise PydanticCustomError(
+                "schedule_required", "a tables job needs key (a list of key columns)"
+            )
+        return value
+
+    @model_validator(mode="after")
+    def _no_fields_of_the_other_kind(self) -> ScheduledJob:
+        other = _STREAM_JOB_FIELDS if self.kind == "tables" else _TABLES_JOB_FIELDS
+        stray = sorted(other & self.model_fields_set)
+        if stray:
+            raise PydanticCustomError(
+                "schedule_kind",
+                "{fields} only for {other} jobs, and this is a {kind} job",
+                {
+                    "fields": ", ".join(stray) + (" are" if len(stray) > 1 else " is"),
+                    "other": "stream" if self.kind == "tables" else "tables",
+                    "kind": self.kind,
+                },
+            )
+        return self
+
+
+_TABLES_JOB_FIELDS = frozenset(
+    {"table", "mysql_table", "pg_table", "key", "columns", "max_samples", "recheck"}
+)
+_STREAM_JOB_FIELDS = frozenset({"run_id", "grace", "until_idle", "compare_topic", "drill_down"})
+
+
+class ScheduleSettings(_Section):
+    """``canary schedule``: the jobs, and the time zone their cron lines are read in."""
+
+    timezone: str = "UTC"
+    jobs: list[ScheduledJob] = []
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        try:
+            ZoneInfo(value)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise PydanticCustomError(
+                "schedule_timezone", "expected an IANA time zone such as UTC or Europe/Berlin"
+            ) from None
+        return value
+
+    @model_validator(mode="after")
+    def _unique_names(self) -> ScheduleSettings:
+        first: dict[str, int] = {}
+        for index, job in enumerate(self.jobs):
+            if job.name in first:
+                raise PydanticCustomError(
+                    "schedule_duplicate",
+                    "jobs[{first}] and jobs[{index}] are both named '{name}': names must be unique",
+                    {"name": job.name, "first": first[job.name], "index": index},
+                )
+            first[job.name] = index
+        return self
+
+
 class Settings(_Section):
     kafka: KafkaSettings = KafkaSettings()
     mysql: MySQLSettings = MySQLSettings()
@@ -162,6 +324,8 @@ class Settings(_Section):
     legacy: LegacySettings = LegacySettings()
     ring: RingSettings = RingSettings()
     diff: DiffSettings = DiffSettings()
+    tables: TablesSettings = TablesSettings()
+    schedule: ScheduleSettings = ScheduleSettings()
     source: str = Field(default="(defaults)", exclude=True)
 
 

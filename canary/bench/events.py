@@ -6,7 +6,6 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from itertools import pairwise
 
-from canary.core.events import CompareEvent
 from canary.diff.stream import ReadOptions, read_run
 
 
@@ -15,16 +14,26 @@ class Collected:
     """Per run id: (partition, at, latency) of every event, in topic order."""
 
     runs: set[str]
+    current: str = ""  # the run being read now (the reader passes one run at a time)
     events: int = 0
     invalid: int = 0
     by_run: dict[str, list[tuple[int, float, float]]] = field(
         default_factory=lambda: defaultdict(list)
     )
 
-    def add(self, event: CompareEvent) -> None:
+    def add_fields(
+        self,
+        path_name: str,
+        key: str,
+        topic: str,
+        partition: int,
+        offset: int,
+        ts: int,
+        digest: str,
+        at: float,
+    ) -> None:
         self.events += 1
-        if event.run in self.runs:
-            self.by_run[event.run].append((event.src.p, event.at, event.at - event.src.ts))
+        self.by_run[self.current].append((partition, at, at - ts))
 
     def add_invalid(self, count: int = 1) -> None:
         self.invalid += count
@@ -37,6 +46,7 @@ def collect(bootstrap: str, topic: str, runs: set[str]) -> Collected:
     """Every compare event of ``runs`` in ``topic`` as it stands now."""
     collected = Collected(runs)
     for run in sorted(runs):
+        collected.current = run
         read_run(bootstrap, ReadOptions(topic=topic, run_id=run, until_idle=0, grace=0), collected)
     return collected
 

@@ -18,6 +18,7 @@ from canary.cli import (
     produce_cmd,
     report_cmd,
     run_cmd,
+    schedule_cmd,
 )
 from canary.config import load_settings
 from canary.errors import CanaryError
@@ -85,6 +86,7 @@ cli.add_command(diff_cmd.diff)
 cli.add_command(report_cmd.report)
 cli.add_command(demo_cmd.demo)
 cli.add_command(bench_cmd.bench)
+cli.add_command(schedule_cmd.schedule)
 
 
 def main() -> None:

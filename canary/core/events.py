@@ -33,9 +33,11 @@ __all__ = [
     "PATHS",
     "VERSION",
     "CompareEvent",
+    "EventFields",
     "PathName",
     "SourceCoord",
     "decode_event",
+    "decode_fields",
     "encode_event",
     "encode_trusted",
     "event_key",
@@ -120,6 +122,30 @@ def event_key(ev: CompareEvent) -> bytes:
 
 def decode_event(raw: bytes | None) -> CompareEvent:
     """Parse and validate one Kafka value; raise ``InvalidEvent`` saying what is wrong."""
+    run, path, key, t, p, o, ts, digest, at = decode_fields(raw)
+    coord = _new(SourceCoord)
+    _set_t(coord, t)
+    _set_p(coord, p)
+    _set_o(coord, o)
+    _set_ts(coord, ts)
+    event = _new(CompareEvent)
+    _set_run(event, run)
+    _set_path(event, path)
+    _set_key(event, key)
+    _set_src(event, coord)
+    _set_sum(event, digest)
+    _set_at(event, at)
+    _set_v(event, VERSION)
+    return event
+
+
+# run, path, key, src.t, src.p, src.o, src.ts, sum, at
+EventFields: TypeAlias = tuple[str, PathName, str, str, int, int, int, str, float]
+
+
+def decode_fields(raw: bytes | None) -> EventFields:
+    """``decode_event`` as a plain tuple: the same checks, no objects built. The stream
+    diff folds hundreds of thousands of events per second through this."""
     if raw is None:
         raise InvalidEvent("no value (a tombstone is not an event)")
     try:
@@ -131,7 +157,7 @@ def decode_event(raw: bytes | None) -> CompareEvent:
     return _from_object(obj)
 
 
-def _from_object(obj: dict[str, Any]) -> CompareEvent:
+def _from_object(obj: dict[str, Any]) -> EventFields:
     # One pass of exact-type checks with no messages; _explain() works out what was
     # wrong only for the rare event that fails them.
     try:
@@ -171,21 +197,7 @@ def _from_object(obj: dict[str, Any]) -> CompareEvent:
         at = float(at)
     elif kind is not float or not math.isfinite(at):
         raise _explain(obj)
-
-    coord = _new(SourceCoord)
-    _set_t(coord, t)
-    _set_p(coord, p)
-    _set_o(coord, o)
-    _set_ts(coord, ts)
-    event = _new(CompareEvent)
-    _set_run(event, run)
-    _set_path(event, path)
-    _set_key(event, key)
-    _set_src(event, coord)
-    _set_sum(event, digest)
-    _set_at(event, at)
-    _set_v(event, VERSION)
-    return event
+    return (run, path, key, t, p, o, ts, digest, at)
 
 
 # Every value is checked by now, and a frozen dataclass's __init__ goes through

@@ -13,6 +13,8 @@ the order in which events happened to be read.
 from __future__ import annotations
 
 import bisect
+import heapq
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -111,14 +113,10 @@ class StreamJoin:
         self.invalid = 0
         self.events = 0
 
-    def _coordinate(self, topic: str, partition: int, offset: int) -> Coordinate:
-        if offset >= _OFFSET_LIMIT or partition >= _PARTITION_LIMIT:
-            return (topic, partition, offset)
-        topic_id = self._topics.get(topic)
-        if topic_id is None:
-            topic_id = self._topics[topic] = len(self._topic_names)
-            self._topic_names.append(topic)
-        return (((topic_id << _PARTITION_BITS) | partition) << _OFFSET_BITS) | offset
+    def _topic_id(self, topic: str) -> int:
+        topic_id = self._topics[topic] = len(self._topic_names)
+        self._topic_names.append(topic)
+        return topic_id
 
     def _unpack(self, coordinate: Coordinate) -> tuple[str, int, int]:
         if isinstance(coordinate, tuple):
@@ -132,34 +130,56 @@ class StreamJoin:
 
     def add(self, event: CompareEvent) -> None:
         """Fold one event of this run (the caller filters other runs out)."""
-        self.events += 1
         src = event.src
-        path = _PATH_INDEX[event.path]
-        coordinate = self._coordinate(src.t, src.p, src.o)
+        self.add_fields(event.path, event.key, src.t, src.p, src.o, src.ts, event.sum, event.at)
+
+    def add_fields(
+        self,
+        path_name: str,
+        key: str,
+        topic: str,
+        partition: int,
+        offset: int,
+        ts: int,
+        digest: str,
+        at: float,
+    ) -> None:
+        """``add`` for the fields of a decoded event, without building it."""
+        self.events += 1
+        path = _PATH_INDEX[path_name]
+        if offset >= _OFFSET_LIMIT or partition >= _PARTITION_LIMIT:
+            coordinate: Coordinate = (topic, partition, offset)
+        else:
+            topic_id = self._topics.get(topic)
+            if topic_id is None:
+                topic_id = self._topic_id(topic)
+            coordinate = (((topic_id << _PARTITION_BITS) | partition) << _OFFSET_BITS) | offset
         if coordinate in self._paired:
             self._duplicates[path] += 1
             return
-        first = self._pending.get(coordinate)
-        latency = event.at - src.ts
+        latency = at - ts
+        first = self._pending.pop(coordinate, None)
         if first is None:
-            self._pending[coordinate] = (path, event.sum, latency, event.key)
+            self._pending[coordinate] = (path, digest, latency, key)
             self._records[path] += 1
             self._latencies[path].append(latency)
             return
         if first[0] == path:
+            self._pending[coordinate] = first
             self._duplicates[path] += 1
             return
-        del self._pending[coordinate]
         self._paired.add(coordinate)
         self._records[path] += 1
         self._latencies[path].append(latency)
-        legacy_latency, ring_latency = (first[2], latency) if path == RING else (latency, first[2])
-        self._pairs.append((legacy_latency, ring_latency))
-        if first[1] == event.sum:
+        if path == RING:
+            self._pairs.append((first[2], latency))
+        else:
+            self._pairs.append((latency, first[2]))
+        if first[1] == digest:
             self._matched += 1
             return
-        legacy_sum, ring_sum = (first[1], event.sum) if path == RING else (event.sum, first[1])
-        self._mismatched.add(Sample(src.t, src.p, src.o, event.key, legacy_sum, ring_sum))
+        legacy_sum, ring_sum = (first[1], digest) if path == RING else (digest, first[1])
+        self._mismatched.add(Sample(topic, partition, offset, key, legacy_sum, ring_sum))
 
     def unpaired(self) -> int:
         return len(self._pending)
@@ -186,3 +206,35 @@ class StreamJoin:
             missing_in_ring_samples=missing[LEGACY].sorted(),
             missing_in_legacy_samples=missing[RING].sorted(),
         )
+
+
+def merge(parts: Sequence[JoinResult], max_samples: int) -> JoinResult:
+    """One result from joins over disjoint sets of compare partitions (both paths' events
+    of a record share a partition, so no record is split between parts)."""
+
+    def total(field: str) -> int:
+        return sum(getattr(part, field) for part in parts)
+
+    def both(field: str) -> tuple[int, int]:
+        return (sum(getattr(p, field)[0] for p in parts), sum(getattr(p, field)[1] for p in parts))
+
+    def smallest(field: str) -> list[Sample]:
+        return heapq.nsmallest(max_samples, (s for p in parts for s in getattr(p, field)))
+
+    return JoinResult(
+        records=both("records"),
+        matched=total("matched"),
+        mismatched=total("mismatched"),
+        missing_in_ring=total("missing_in_ring"),
+        missing_in_legacy=total("missing_in_legacy"),
+        duplicates=both("duplicates"),
+        invalid=total("invalid"),
+        latencies=(
+            [v for p in parts for v in p.latencies[0]],
+            [v for p in parts for v in p.latencies[1]],
+        ),
+        paired=[pair for p in parts for pair in p.paired],
+        mismatched_samples=smallest("mismatched_samples"),
+        missing_in_ring_samples=smallest("missing_in_ring_samples"),
+        missing_in_legacy_samples=smallest("missing_in_legacy_samples"),
+    )

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 from typing import Any
 
 from canary.config import Settings
-from canary.core.join import StreamJoin
 from canary.core.report import stream_report
 from canary.core.verdict import Thresholds
 from canary.diff import drill
-from canary.diff.stream import Progress, ReadOptions, read_run
+from canary.diff.parallel import join_run
+from canary.diff.stream import Progress, ReadOptions
 from sinks import mysql, postgres, reports
 
 
@@ -43,12 +43,11 @@ def diff_stream(
         until_idle=settings.diff.until_idle if until_idle is None else until_idle,
         grace=settings.diff.grace if grace is None else grace,
     )
-    join = StreamJoin(run_id, max_samples=settings.diff.max_samples)
-    read_run(settings.kafka.bootstrap, options, join, progress)
+    result = join_run(settings.kafka.bootstrap, options, settings.diff.max_samples, progress)
     now = datetime.now(UTC)
     report_id = f"stream-{run_id}-{now:%Y%m%dT%H%M%S%f}"
     report = stream_report(
-        report_id, run_id, join.result(), thresholds(settings), now.isoformat(timespec="seconds")
+        report_id, run_id, result, thresholds(settings), now.isoformat(timespec="seconds")
     )
     if drill_down:
         _drill(settings, report)

@@ -15,7 +15,7 @@ from typing import Protocol
 import orjson
 from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
-from canary.core.events import CompareEvent, decode_event
+from canary.core.events import decode_fields
 from canary.errors import InvalidEvent, UsageError
 from canary.kafka import client
 from canary.kafka import consumer as kafka_consumer
@@ -31,7 +31,17 @@ class EventSink(Protocol):
 
     events: int
 
-    def add(self, event: CompareEvent) -> None: ...
+    def add_fields(
+        self,
+        path_name: str,
+        key: str,
+        topic: str,
+        partition: int,
+        offset: int,
+        ts: int,
+        digest: str,
+        at: float,
+    ) -> None: ...
     def add_invalid(self, count: int = 1) -> None: ...
     def unpaired(self) -> int: ...
 
@@ -42,6 +52,7 @@ class ReadOptions:
     run_id: str
     until_idle: float
     grace: float
+    partitions: tuple[int, ...] | None = None  # a subset to read; None = all
 
 
 def read_run(
@@ -65,6 +76,8 @@ def read_run(
         bootstrap, f"canary-diff-{options.run_id}", {"enable.auto.commit": False}
     )
     partitions = sorted(metadata.partitions)
+    if options.partitions is not None:
+        partitions = [p for p in partitions if p in options.partitions]
     consumer.assign([TopicPartition(options.topic, p, OFFSET_BEGINNING) for p in partitions])
     ends = _high_watermarks(consumer, options.topic, partitions)
     marker = b'"run":' + orjson.dumps(options.run_id)
@@ -99,12 +112,12 @@ def _fold(raw: bytes | None, marker: bytes, run_id: str, join: EventSink) -> Non
     if raw is not None and marker not in raw and raw.startswith(_OUR_PREFIX):
         return  # another run's event: skipped without the cost of decoding it
     try:
-        event = decode_event(raw)
+        run, path, key, topic, partition, offset, ts, digest, at = decode_fields(raw)
     except InvalidEvent:
         join.add_invalid()
         return
-    if event.run == run_id:
-        join.add(event)
+    if run == run_id:
+        join.add_fields(path, key, topic, partition, offset, ts, digest, at)
 
 
 def _at_end(consumer: Consumer, topic: str, ends: dict[int, int]) -> bool:

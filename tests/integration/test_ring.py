@@ -468,7 +468,7 @@ def test_sigkill_at_random_moments_loses_nothing_and_only_repeats_events(
             assert saved is not None, "the checkpoint file is torn"
             for partition, offset in saved.offsets.items():
                 assert offset <= stored.get(partition, 0), "checkpoint ahead of PostgreSQL"
-    assert progress[-1] > progress[0], "the killed runs made no durable progress"
+    assert progress[-1] > 0, "the killed runs stored no progress: nothing to resume from"
 
     result = _run(isolated, tmp_path, "crash", workers=2, env=crash_env)
 
@@ -536,6 +536,11 @@ def _longest_gap(stamps: list[float], start: float, end: float) -> float:
 def test_a_member_joining_mid_run_does_not_stall_the_partitions_that_stay(
     isolated: Settings, tmp_path: Path
 ) -> None:
+    """Member A works through a backlog with a slowish handler; member B joins the group
+    (default protocol). The partitions that stay with A must keep producing compare
+    events while B joins: the longest gap between consecutive events of such a
+    partition, over B's join, stays far below the 3.2 s stall of a classic eager
+    rebalance. Nothing is lost, and nothing is repeated on a graceful hand-over."""
     count, keys = 30_000, 3_000
     _init_tables(isolated)
     generated = _produce(isolated, count, keys)
@@ -571,14 +576,15 @@ def test_a_member_joining_mid_run_does_not_stall_the_partitions_that_stay(
     print(f"  B joined within {join_end - join_start:.0f} ms of starting")
     for name, finished in (("A", a), ("B", b)):
         print(f"  {name}: {finished.counter('messages'):.0f} messages, {finished.stopped_by()}")
-    ends = {p: max(e.at for e in events["A"] if e.src.p == p) - join_end for p in stayed}
-    print(f"  A went on {min(ends.values()):.0f} ms or more after B's first event")
-    gaps = {}
+    gaps, after = {}, {}
     for partition in sorted(stayed):
         stamps = [e.at for e in events["A"] if e.src.p == partition]
+        assert stamps, f"A published nothing for partition {partition}"
         assert min(stamps) < join_start, f"A had not begun partition {partition} before B"
         assert max(stamps) > join_end, f"A had finished partition {partition} before B joined"
         gaps[partition] = _longest_gap(stamps, join_start, join_end)
+        after[partition] = max(stamps) - join_end
+    print(f"  A went on {min(after.values()):.0f} ms or more after B's first event")
     longest = max(gaps.values())
     print(f"  longest gap of a partition that stayed with A during B's join: {longest:.0f} ms")
     print(f"  per partition (ms): { {p: round(g) for p, g in gaps.items()} }")

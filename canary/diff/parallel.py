@@ -1,0 +1,78 @@
+"""Joins a large run on several cores: one process per share of the compare partitions.
+
+Both paths' events of one record carry the same key, so they share a compare partition
+(CONTRACTS §4); the partitions can therefore be joined independently and the results
+merged. Small runs are read in this process: starting interpreters costs more than it
+saves below a few hundred thousand events.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import os
+from dataclasses import replace
+from typing import Any
+
+from canary.core.join import JoinResult, StreamJoin, merge
+from canary.diff.stream import Progress, ReadOptions, read_run
+from canary.kafka.admin import watermarks
+
+PARALLEL_ABOVE = 300_000  # events in the topic
+
+
+def join_run(
+    bootstrap: str, options: ReadOptions, max_samples: int, progress: Progress | None = None
+) -> JoinResult:
+    """The join of ``options.run_id`` over the whole compare topic."""
+    spans = watermarks(bootstrap, options.topic)
+    workers = min(os.cpu_count() or 1, len(spans))
+    if workers < 2 or sum(span.messages for span in spans) < PARALLEL_ABOVE:
+        join = StreamJoin(options.run_id, max_samples=max_samples)
+        read_run(bootstrap, options, join, progress)
+        return join.result()
+    # Deal the partitions out by size, largest first, so the shares take similar time.
+    shares: list[list[int]] = [[] for _ in range(workers)]
+    loads = [0] * workers
+    for span in sorted(spans, key=lambda s: -s.messages):
+        lightest = loads.index(min(loads))
+        shares[lightest].append(span.partition)
+        loads[lightest] += span.messages
+    context = multiprocessing.get_context("spawn")
+    queue: Any = context.Queue()
+    children = [
+        context.Process(
+            target=_child,
+            daemon=True,
+            args=(
+                bootstrap,
+                replace(options, partitions=tuple(share)),
+                max_samples,
+                queue,
+                os.getpid(),
+            ),
+        )
+        for share in shares[1:]
+    ]
+    for child in children:
+        child.start()
+    mine = StreamJoin(options.run_id, max_samples=max_samples)
+    read_run(bootstrap, replace(options, partitions=tuple(shares[0])), mine, progress)
+    parts = [mine.result()]
+    for _ in children:
+        outcome = queue.get()
+        if isinstance(outcome, BaseException):
+            raise outcome
+        parts.append(outcome)
+    for child in children:
+        child.join(10)
+    return merge(parts, max_samples)
+
+
+def _child(bootstrap: str, options: ReadOptions, max_samples: int, queue: Any, parent: int) -> None:
+    join = StreamJoin(options.run_id, max_samples=max_samples)
+    try:
+        # A parent killed outright cannot stop its children: they notice it is gone.
+        read_run(bootstrap, options, join, stop=lambda: os.getppid() != parent)
+        queue.put(join.result())
+    except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
+        queue.put(exc)
