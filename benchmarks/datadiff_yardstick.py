@@ -30,6 +30,7 @@ import dataclasses
 import datetime as dt
 import json
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -104,7 +105,7 @@ def plants(rows: int) -> list[Plant]:
         return key
 
     paid, plain, null, emoji = (
-        k(200_000, 4, 1),
+        k(200_000, 20, 5),  # status paid, note plain text
         k(300_000, 10, 3),
         k(400_000, 10, 0),
         k(10_000, 10, 1),
@@ -357,20 +358,26 @@ def run_measured(
 
 def datadiff_env(datadiff: Path) -> dict[str, str]:
     # Its own HOME: data-diff writes ~/.datadiff.toml; --no-tracking is always passed too.
+    # COLUMNS: it prints through rich, which wraps JSONL lines at 80 columns off a terminal.
     home = datadiff.parent.parent / "home"
     home.mkdir(exist_ok=True)
-    return {**os.environ, "HOME": str(home), "PYTHONWARNINGS": "ignore::UserWarning"}
+    return {
+        **os.environ,
+        "HOME": str(home),
+        "PYTHONWARNINGS": "ignore::UserWarning",
+        "COLUMNS": "1000000",
+    }
 
 
 def datadiff_argv(
     datadiff: Path,
-    my: Dsn,
+    mysql_url: str,
     pg: Dsn,
     tables: tuple[str, str],
     columns: tuple[str, ...],
     extra: list[str],
 ) -> list[str]:
-    argv = [str(datadiff), my.url("mysql"), tables[0], pg.url("postgresql"), tables[1]]
+    argv = [str(datadiff), mysql_url, tables[0], pg.url("postgresql"), tables[1]]
     argv += ["--key-columns", KEY]
     for column in columns:
         argv += ["--columns", column]
@@ -389,32 +396,37 @@ def parse_datadiff(stdout: str) -> dict[str, set[int]]:
     return {"only_in_mysql": minus - plus, "only_in_pg": plus - minus, "different": minus & plus}
 
 
+# data-diff opens MySQL with charset="utf8" (3-byte utf8mb3) and no way to change it from
+# the URL, so CAST(... AS CHAR) and the rows it downloads turn every 4-byte character (emoji)
+# into '?'. This init_command (a mysql-connector option passed through the URL) is the
+# workaround; both modes are measured.
+DATADIFF_MODES = {"data-diff": "", "data-diff+utf8mb4": "?init_command=SET%20NAMES%20utf8mb4"}
+
+
 def run_datadiff(datadiff: Path, my: Dsn, pg: Dsn, scenario: str, threads: int | None) -> list[Run]:
-    """The detailed run (keys to score) and the --stats run (its own counts)."""
+    """Per mode: the detailed run (keys to score) and the --stats run (its own counts)."""
     extra = ["--threads", str(threads)] if threads else []
     env = datadiff_env(datadiff)
     runs = []
-    for stats in (False, True):
-        argv = datadiff_argv(
-            datadiff,
-            my,
-            pg,
-            (MYSQL_TABLE, PG_TABLE),
-            COLUMNS,
-            [*extra, "--stats"] if stats else extra,
-        )
-        wall, code, rss, out, err = run_measured(argv, env)
-        run = Run(
-            "data-diff --stats" if stats else "data-diff", scenario, argv, wall, code, rss, out, err
-        )
-        if stats:
-            figures = json.loads(next(x for x in out.splitlines() if x.startswith("{")))
-            run.reported = int(figures["exclusive_A"] + figures["exclusive_B"] + figures["updated"])
-        else:
-            run.keys = parse_datadiff(out)
-            run.reported = sum(len(v) for v in run.keys.values())
-        runs.append(run)
-        print(f"  {run.tool:18} {wall:7.2f} s  exit {code}  reported {run.reported}", flush=True)
+    for mode, suffix in DATADIFF_MODES.items():
+        for stats in (False, True):
+            flags = [*extra, "--stats"] if stats else extra
+            argv = datadiff_argv(
+                datadiff, my.url("mysql") + suffix, pg, (MYSQL_TABLE, PG_TABLE), COLUMNS, flags
+            )
+            wall, code, rss, out, err = run_measured(argv, env)
+            tool = f"{mode} --stats" if stats else mode
+            run = Run(tool, scenario, argv, wall, code, rss, out, err)
+            if stats:
+                figures = json.loads(next(x for x in out.splitlines() if x.startswith("{")))
+                run.reported = int(
+                    figures["exclusive_A"] + figures["exclusive_B"] + figures["updated"]
+                )
+            else:
+                run.keys = parse_datadiff(out)
+                run.reported = sum(len(v) for v in run.keys.values())
+            runs.append(run)
+            print(f"  {tool:26} {wall:7.2f} s  exit {code}  reported {run.reported}", flush=True)
     return runs
 
 
@@ -476,7 +488,7 @@ def run_canary(canary: Path, scenario: str, max_samples: int) -> Run:
         run.reported = sum(
             int(report.get(n, 0)) for n in ("only_in_mysql", "only_in_postgres", "different")
         )
-    print(f"  {'canary':18} {wall:7.2f} s  exit {code}  reported {run.reported}", flush=True)
+    print(f"  {'canary':26} {wall:7.2f} s  exit {code}  reported {run.reported}", flush=True)
     return run
 
 
@@ -499,7 +511,9 @@ def json_probe(datadiff: Path, my: Dsn, pg: Dsn) -> str:
             "INSERT INTO yard_json_p SELECT n, jsonb_build_object('sku', 's' || n,"
             " 'qty', n % 5) FROM generate_series(1, 1000) n"
         )
-    argv = datadiff_argv(datadiff, my, pg, ("yard_json_m", "yard_json_p"), ("items",), [])
+    argv = datadiff_argv(
+        datadiff, my.url("mysql"), pg, ("yard_json_m", "yard_json_p"), ("items",), []
+    )
     wall, code, _, out, err = run_measured(argv, datadiff_env(datadiff))
     keys = parse_datadiff(out)
     lines = out.splitlines()
@@ -549,13 +563,13 @@ def table_line(run: Run, rows: int, sc: Score | None, planted_n: int) -> str:
         found = f"{len(sc.found)}/{planted_n}"
         fp = str(len(sc.false_positives))
     return (
-        f"{run.scenario:11} {run.tool:18} {run.wall_s:8.2f} {rate:11,.0f} {run.peak_rss_mb:8.0f}"
+        f"{run.scenario:11} {run.tool:26} {run.wall_s:8.2f} {rate:11,.0f} {run.peak_rss_mb:8.0f}"
         f" {run.reported:9} {found:>7} {fp:>6} {run.exit_code:5}"
     )
 
 
 HEADER = (
-    f"{'scenario':11} {'tool':18} {'wall s':>8} {'rows/s':>11} {'rss MB':>8}"
+    f"{'scenario':11} {'tool':26} {'wall s':>8} {'rows/s':>11} {'rss MB':>8}"
     f" {'reported':>9} {'planted':>7} {'false+':>6} {'exit':>5}"
 )
 
@@ -578,14 +592,21 @@ def describe(run: Run, sc: Score, truth: dict[str, list[int]]) -> str:
 def write_results(path: Path, sections: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     path.write_text("\n\n".join(sections) + "\n", encoding="utf-8")
-    print(f"\nwrote {path.relative_to(ROOT)}")
+    print(f"\nwrote {path}")
 
 
-def raw_section(run: Run) -> str:
+def raw_section(run: Run, keep_lines: int = 60) -> str:
+    """One run's command and outputs; long stdout is cut to its head and tail."""
+    lines = run.stdout.rstrip().splitlines()
+    if len(lines) > keep_lines:
+        cut = len(lines) - keep_lines
+        lines = [*lines[: keep_lines - 10], f"[... {cut:,} lines left out ...]", *lines[-10:]]
+    command = re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", " ".join(run.argv))
     return (
         f"===== {run.tool} / {run.scenario}: {run.wall_s:.2f} s, exit {run.exit_code}\n"
-        f"$ {' '.join(run.argv)}\n--- stdout\n{run.stdout.rstrip()}\n"
-        f"--- stderr\n{run.stderr.rstrip()}"
+        f"$ {command}\n--- stdout ({len(run.stdout.splitlines()):,} lines)\n"
+        + "\n".join(lines)
+        + f"\n--- stderr\n{run.stderr.rstrip()}"
     )
 
 

@@ -159,8 +159,15 @@ def ring_options(
         batch_size=ring.batch_size,
         protocol="consumer" if ring.protocol == "auto" else ring.protocol,
         static_member_id=ring.static_member_id,
-        checkpoint_path=Path(ring.checkpoint_path.format(group=group)),
+        checkpoint_path=_checkpoint_path(ring.checkpoint_path, group, ring.static_member_id),
     )
+
+
+def _checkpoint_path(pattern: str, group: str, member: str) -> Path:
+    """One snapshot per group, and per static member when there is one (members of one
+    group on one host would otherwise overwrite each other's)."""
+    path = Path(pattern.format(group=group))
+    return path.with_name(f"{path.stem}.{member}{path.suffix}") if member else path
 
 
 def run_ring(settings: Settings, options: RingOptions, stop: StopFlag) -> RingPath:

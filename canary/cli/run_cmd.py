@@ -123,9 +123,13 @@ def ring(
         click.echo(f"ring: previous checkpoint at {options.checkpoint_path}", err=True)
     with stop_on_signals(stop):
         path = app.run_ring(resolved, options, stop)
-    if path.resumed_from is not None:
-        offsets = ", ".join(f"p{p}@{o}" for p, o in sorted(path.resumed_from.offsets.items()))
-        click.echo(f"ring run {run_id}: resumed where the last checkpoint stood: {offsets}")
+    previous = path.resumed_from
+    if previous is not None and previous.offsets:
+        offsets = ", ".join(f"p{p}@{o}" for p, o in sorted(previous.offsets.items()))
+        click.echo(
+            f"ring run {run_id}: the previous run's checkpoint stood at {offsets} "
+            "(the path resumed from the offsets stored in PostgreSQL)"
+        )
     _print(path.summary)
     click.echo(f"  peak workers   {path.pool_stats.peak_workers:>12,}")
     click.echo(f"  partition pauses {path.pauses:>10,}")

@@ -119,7 +119,7 @@ class KeyedDispatcher(Generic[T]):
         self.bytes += item.size
 
     def take(self, limit: int) -> list[Item[T]]:
-        """Up to ``limit`` records (a ready key's queue may add a few) safe to process now."""
+        """Up to ``limit`` records that are safe to process now."""
         out: list[Item[T]] = []
         lanes = [lane for lane in self._lanes.values() if not lane.revoked]
         if not lanes:

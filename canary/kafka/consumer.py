@@ -13,12 +13,35 @@ from canary.kafka.client import SERVICE, base_config, describe
 Rebalance = Callable[[Consumer, list[TopicPartition]], None]
 
 
-def build(bootstrap: str, group: str, extra: dict[str, Any] | None = None) -> Consumer:
+class FatalErrors:
+    """librdkafka's error callback: remembers the first fatal error (a fenced static
+    member, say), which otherwise never reaches ``consume``."""
+
+    def __init__(self) -> None:
+        self.first: KafkaError | None = None
+
+    def __call__(self, error: KafkaError) -> None:
+        if error.fatal() and self.first is None:
+            self.first = error
+
+    def check(self, bootstrap: str) -> None:
+        if self.first is not None:
+            raise ServiceUnavailable(SERVICE, bootstrap, f"fatal: {self.first.str()}")
+
+
+def build(
+    bootstrap: str,
+    group: str,
+    extra: dict[str, Any] | None = None,
+    fatal: FatalErrors | None = None,
+) -> Consumer:
     """A consumer that stores offsets only when told: nothing is committed before it is
     durable. A group with no committed position starts from the earliest offset."""
+    callbacks = {"error_cb": fatal} if fatal is not None else {}
     return Consumer(
         {
             **base_config(bootstrap),
+            **callbacks,
             "group.id": group,
             "enable.auto.offset.store": False,
             "enable.auto.commit": True,
@@ -100,5 +123,7 @@ def commit(consumer: Consumer, offsets: Sequence[TopicPartition] | None = None) 
             KafkaError.REBALANCE_IN_PROGRESS,
             KafkaError._STATE,
         ):
-            return
-        raise
+            return  # nothing to commit, or the partitions moved on: their owner commits
+        # Not committing loses no data (the work is durable; it is re-read), but the run
+        # must say the group is unusable rather than end in a traceback.
+        raise ServiceUnavailable(SERVICE, "the group coordinator", describe(exc)) from exc

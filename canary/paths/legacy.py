@@ -73,8 +73,12 @@ class LegacyPath:
     def run(self) -> RunSummary:
         options = self._options
         bootstrap = self._settings.kafka.bootstrap
+        fatal = kafka_consumer.FatalErrors()
         consumer = kafka_consumer.build(
-            bootstrap, options.group, kafka_consumer.classic_settings(options.assignment_strategy)
+            bootstrap,
+            options.group,
+            kafka_consumer.classic_settings(options.assignment_strategy),
+            fatal,
         )
         consumer.subscribe(
             [options.topic],
@@ -89,6 +93,7 @@ class LegacyPath:
         last_store = started
         try:
             while not self._stop.is_set():
+                fatal.check(bootstrap)
                 batch = kafka_consumer.consume(consumer, bootstrap, fetch, 0.2)
                 if batch:
                     idle.touch()

@@ -58,6 +58,7 @@ class WorkerPool:
         self._retire = 0
         self._stopping = False
         self._idle_since: float | None = None
+        self._waiting = 0
         self.stats = PoolStats()
 
     @property
@@ -99,19 +100,29 @@ class WorkerPool:
 
     def _next_batch(self) -> list[Item[Any]] | None:
         """Called with the lock held: a batch, or None when this worker should exit."""
-        while True:
-            if self._stopping:
-                return None
-            batch = self._dispatcher.take(self._batch_size)
-            if batch:
-                self._idle_since = None
-                return batch
-            if self._retire > 0:
-                self._retire -= 1
-                return None
-            if self._idle_since is None:
-                self._idle_since = time.monotonic()
-            self._condition.wait(0.05)
+        waiting = False
+        try:
+            while True:
+                if self._stopping:
+                    return None
+                batch = self._dispatcher.take(self._batch_size)
+                if batch:
+                    return batch
+                if self._retire > 0:
+                    self._retire -= 1
+                    return None
+                if not waiting:
+                    waiting = True
+                    self._waiting += 1
+                    if self._idle_since is None:
+                        self._idle_since = time.monotonic()
+                self._condition.wait(0.05)
+        finally:
+            if waiting:
+                self._waiting -= 1
+                if self._waiting == 0:
+                    # Idle time counts while at least one worker has had nothing to do.
+                    self._idle_since = None
 
     def adjust(self) -> None:
         """One controller tick (fetcher thread): grow or shrink by at most one worker."""
@@ -133,7 +144,8 @@ class WorkerPool:
         elif step < 0:
             with self._condition:
                 self._retire += 1
-                self._idle_since = None
+                # The next shrink waits another full idle period.
+                self._idle_since = time.monotonic() if self._waiting else None
                 self._condition.notify_all()
             self.stats.shrunk += 1
             log.info("ring: pool shrinks to %d workers", load.alive - 1)

@@ -155,7 +155,8 @@ class RingPath:
     def run(self) -> RunSummary:
         options = self._options
         bootstrap = self._settings.kafka.bootstrap
-        consumer = kafka_consumer.build(bootstrap, options.group, self._consumer_settings())
+        fatal = kafka_consumer.FatalErrors()
+        consumer = kafka_consumer.build(bootstrap, options.group, self._consumer_settings(), fatal)
         consumer.subscribe(
             [options.topic],
             on_assign=self._on_assign,
@@ -168,6 +169,7 @@ class RingPath:
         fetch = min(1000, options.ring_capacity)
         try:
             while not self._stop.is_set():
+                fatal.check(bootstrap)
                 batch = kafka_consumer.consume(consumer, bootstrap, fetch, 0.05)
                 if batch:
                     self._idle.touch()
@@ -178,6 +180,7 @@ class RingPath:
                     self._housekeeping(consumer)
                     self._pool.adjust()
                 else:
+                    self._outbox.serve()
                     self._absorb_acks()
                     self._backpressure(consumer)
                 if not batch and self._idle.expired() and self._drained():
@@ -285,6 +288,8 @@ class RingPath:
             self._saved.update(changed)
 
     def _save_checkpoint(self, committable: dict[Partition, int]) -> None:
+        if not committable:
+            return  # owning nothing says nothing: keep the last snapshot
         options = self._options
         counters = {
             "messages": self.summary.messages,
@@ -329,7 +334,9 @@ class RingPath:
         revoked = [(tp.topic, tp.partition) for tp in partitions]
         with self._condition:
             for partition in revoked:
-                self._dispatcher.revoke(partition)
+                # Dropped records were fetched but never processed: their new owner
+                # reads them again, so they do not count as this member's messages.
+                self.summary.messages -= len(self._dispatcher.revoke(partition))
             deadline = time.monotonic() + REVOKE_TIMEOUT_S
             while (
                 any(self._dispatcher.inflight(p) for p in revoked) and time.monotonic() < deadline
