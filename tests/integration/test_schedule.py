@@ -14,7 +14,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
@@ -26,7 +26,7 @@ from confluent_kafka.admin import AdminClient
 
 from canary.config import ScheduledJob, ScheduleSettings, Settings
 from canary.core.events import CompareEvent, PathName, SourceCoord, encode_event
-from canary.errors import EXIT_USAGE
+from canary.errors import EXIT_SERVICE, EXIT_USAGE
 from canary.kafka import admin, client
 from canary.kafka.producer import CheckedProducer
 from canary.paths.runtime import StopFlag
@@ -136,15 +136,14 @@ def canary(
     )
 
 
-def config_with_jobs(tmp_path: Path, missing_topic: str) -> Path:
+def config_with_jobs(tmp_path: Path, topic: str) -> Path:
     path = tmp_path / "schedule.toml"
     jobs_toml = (
         '\n[[schedule.jobs]]\nname = "good"\nkind = "stream"\ninterval = 1\nrun_id = "good"\n'
         "until_idle = 0\ndrill_down = false\n"
         '\n[[schedule.jobs]]\nname = "bad"\nkind = "stream"\ncron = "0 4 * * *"\n'
         'run_id = "bad"\nuntil_idle = 0\ndrill_down = false\n'
-        '\n[[schedule.jobs]]\nname = "lost"\nkind = "stream"\ninterval = 1\nrun_id = "good"\n'
-        f'until_idle = 0\ncompare_topic = "{missing_topic}"\n'
+        f'compare_topic = "{topic}"\n'
     )
     path.write_text(LOCAL_TOML.read_text(encoding="utf-8") + jobs_toml, encoding="utf-8")
     return path
@@ -154,15 +153,18 @@ def config_with_jobs(tmp_path: Path, missing_topic: str) -> Path:
 
 
 def test_an_interval_job_runs_again_and_again_while_a_failing_job_fails_beside_it(
-    world: World, services: Services
+    world: World,
 ) -> None:
-    missing = services.unique("sched_no_such_topic")
+    # "lost" reads the same run, but its report store is a PostgreSQL that is not there.
     settings = world.settings.model_copy(
         update={
             "schedule": ScheduleSettings(
-                jobs=[stream_job("lost", "good", compare_topic=missing), stream_job("good", "good")]
+                jobs=[stream_job("lost", "good"), stream_job("good", "good")]
             )
         }
+    )
+    unreachable = settings.model_copy(
+        update={"postgres": settings.postgres.model_copy(update={"port": 1})}
     )
     zone = ZoneInfo("UTC")
     specs = jobs.build_specs(settings, datetime.now(zone))
@@ -171,31 +173,25 @@ def test_an_interval_job_runs_again_and_again_while_a_failing_job_fails_beside_i
 
     def on_run(outcome: Outcome) -> None:
         seen.append(outcome)
-        failed_first = [o.started for o in seen if o.job == "lost"]
-        good_after = [
-            o for o in seen if o.job == "good" and failed_first and o.started > min(failed_first)
-        ]
-        if len([o for o in seen if o.job == "good"]) >= 2 and good_after:
+        lost = [o.started for o in seen if o.job == "lost"]
+        good = [o.started for o in seen if o.job == "good"]
+        if len(lost) >= 2 and len(good) >= 2 and max(good) > min(lost):
             stop.set("enough runs")
 
-    result = run_schedule(
-        specs,
-        lambda spec: lambda: run_job(settings, spec.job),
-        zone=zone,
-        stop=stop,
-        duration=40,
-        on_run=on_run,
-    )
+    def function_for(spec: jobs.JobSpec) -> Callable[[], dict[str, Any]]:
+        resolved = unreachable if spec.name == "lost" else settings
+        return lambda: run_job(resolved, spec.job)
+
+    result = run_schedule(specs, function_for, zone=zone, stop=stop, duration=40, on_run=on_run)
     assert result.stopped_by == "enough runs", result.outcomes
+    assert result.exit_code == EXIT_SERVICE
     good = [o for o in result.outcomes if o.job == "good"]
     lost = [o for o in result.outcomes if o.job == "lost"]
-    assert len(good) >= 2
-    assert all(o.verdict == "pass" and o.error is None for o in good), good
-    assert lost
     for outcome in lost:
-        assert outcome.exit_code == EXIT_USAGE
+        assert outcome.exit_code == EXIT_SERVICE
         assert outcome.error is not None
-        assert missing in outcome.error
+        assert outcome.error.startswith("PostgreSQL is not reachable at 127.0.0.1:1")
+    assert all(o.verdict == "pass" and o.error is None for o in good), good
     assert any(o.started > min(f.started for f in lost) for o in good)
     stored = {report.id: report for report in world.stored("good")}
     for outcome in good:
@@ -208,17 +204,16 @@ def test_an_interval_job_runs_again_and_again_while_a_failing_job_fails_beside_i
 
 
 def test_schedule_list_and_run_through_the_cli(world: World, tmp_path: Path) -> None:
-    missing = f"sched_no_such_topic_{uuid.uuid4().hex[:10]}"
-    env = world.env(config_with_jobs(tmp_path, missing))
+    env = world.env(config_with_jobs(tmp_path, world.topic))
 
     listed = canary("schedule", "list", env=env)
     assert listed.returncode == 0, listed.stderr
     rows = {line.split()[0]: line for line in listed.stdout.splitlines()[2:]}
-    assert set(rows) == {"good", "bad", "lost"}
+    assert set(rows) == {"good", "bad"}
     assert "every 1s" in rows["good"]
     assert "cron 0 4 * * *" in rows["bad"]
     assert "04:00:00 UTC" in rows["bad"]
-    assert f"on {missing}" in rows["lost"]
+    assert f"run bad on {world.topic}" in rows["bad"]
 
     passed = canary("schedule", "run", "good", env=env)
     assert passed.returncode == 0, passed.stderr
@@ -234,13 +229,13 @@ def test_schedule_list_and_run_through_the_cli(world: World, tmp_path: Path) -> 
     assert "bad: report stream-bad-" in failed.stderr
     assert [r.verdict for r in world.stored("bad")] == ["fail"]
 
-    lost = canary("schedule", "run", "lost", env=env)
-    assert lost.returncode == EXIT_USAGE
-    assert missing in lost.stderr
+    lost = canary("schedule", "run", "good", env={**env, "CANARY_POSTGRES__PORT": "1"})
+    assert lost.returncode == EXIT_SERVICE
+    assert "PostgreSQL is not reachable at 127.0.0.1:1" in lost.stderr
 
     unknown = canary("schedule", "run", "nope", env=env)
     assert unknown.returncode == EXIT_USAGE
-    assert "known jobs: good, bad, lost" in unknown.stderr
+    assert "known jobs: good, bad" in unknown.stderr
 
 
 def test_schedule_start_runs_until_sigterm_and_stores_every_report(
