@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import logging
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 from canary.config import Settings
@@ -10,6 +11,7 @@ from canary.core.events import PathName
 from canary.core.orders import default_key_count
 from canary.handlers.loader import load_handler
 from canary.kafka import admin, client
+from canary.kafka.consumer import ProtocolUnsupported
 from canary.kafka.producer import CheckedProducer
 from canary.paths.legacy import LegacyOptions, LegacyPath
 from canary.paths.outbox import Outbox
@@ -17,6 +19,8 @@ from canary.paths.ring import RingOptions, RingPath
 from canary.paths.runtime import RunSummary, StopFlag
 from canary.produce import ProduceResult, Progress, produce_orders
 from sinks import mysql, postgres
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -175,5 +179,15 @@ def run_ring(settings: Settings, options: RingOptions, stop: StopFlag) -> RingPa
     ensure_output_topics(settings)
     handler = load_handler(settings.handler.path)
     path = RingPath(settings, options, handler, outbox(settings, options.run_id, "ring"), stop)
-    path.run()
+    try:
+        path.run()
+    except ProtocolUnsupported:
+        # "auto" asks for KIP-848 first; a broker without it refuses before any partition
+        # is assigned, so nothing was processed and the run starts over the classic way.
+        if settings.ring.protocol != "auto" or path.summary.messages:
+            raise
+        log.warning("ring: the broker does not support KIP-848; using cooperative-sticky")
+        options = replace(options, protocol="cooperative-sticky")
+        path = RingPath(settings, options, handler, outbox(settings, options.run_id, "ring"), stop)
+        path.run()
     return path

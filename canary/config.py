@@ -185,6 +185,10 @@ class TablesSettings(_Section):
     parallel: Annotated[int, Field(ge=1, le=64)] = 4
     max_samples: Annotated[int, Field(ge=0, le=10_000)] = 20
     recheck: bool = True
+    # Seconds to wait before reading the differing rows again (rows still in flight settle).
+    recheck_delay: Annotated[float, Field(ge=0, le=3600)] = 1.0
+    # Most differing keys kept for the recheck; beyond it the first pass's counts stand.
+    recheck_limit: Annotated[int, Field(ge=0)] = 100_000
     rules: dict[Identifier, TableRule] = {}
 
 
@@ -210,6 +214,7 @@ class ScheduledJob(_Section):
     columns: list[Identifier] = []
     max_samples: Annotated[int, Field(ge=0, le=10_000)] | None = None
     recheck: bool | None = None
+    older_than: Annotated[float, Field(ge=0)] | None = None
     # stream jobs
     run_id: Annotated[str | None, Field(validate_default=True)] = None
     grace: Annotated[float, Field(ge=0)] | None = None
@@ -279,7 +284,7 @@ class ScheduledJob(_Section):
 
 
 _TABLES_JOB_FIELDS = frozenset(
-    {"table", "mysql_table", "pg_table", "key", "columns", "max_samples", "recheck"}
+    {"table", "mysql_table", "pg_table", "key", "columns", "max_samples", "recheck", "older_than"}
 )
 _STREAM_JOB_FIELDS = frozenset({"run_id", "grace", "until_idle", "compare_topic", "drill_down"})
 

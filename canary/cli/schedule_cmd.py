@@ -170,7 +170,7 @@ def _function_for(resolved: Settings, spec: JobSpec) -> JobFunction:
 
 
 def _print_run(outcome: Outcome) -> None:
-    when = f"{outcome.started:%Y-%m-%d %H:%M:%S%z}"
+    when = f"{outcome.started:{_TIME}}"
     if outcome.error is not None:
         result = f"ERROR  {outcome.error}"
     else:

@@ -25,8 +25,18 @@ class FatalErrors:
             self.first = error
 
     def check(self, bootstrap: str) -> None:
-        if self.first is not None:
-            raise ServiceUnavailable(SERVICE, bootstrap, f"fatal: {self.first.str()}")
+        if self.first is None:
+            return
+        if self.first.code() in _UNSUPPORTED:
+            raise ProtocolUnsupported(SERVICE, bootstrap, f"fatal: {self.first.str()}")
+        raise ServiceUnavailable(SERVICE, bootstrap, f"fatal: {self.first.str()}")
+
+
+class ProtocolUnsupported(ServiceUnavailable):
+    """The broker does not speak the group protocol asked for (KIP-848 before Kafka 4)."""
+
+
+_UNSUPPORTED = (KafkaError.UNSUPPORTED_VERSION, KafkaError._UNSUPPORTED_FEATURE)
 
 
 def build(

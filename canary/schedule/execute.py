@@ -50,13 +50,11 @@ def _stream(
 
 
 def _tables(settings: Settings, job: ScheduledJob) -> dict[str, Any]:
-    from canary.tables.run import (  # type: ignore[import-not-found,unused-ignore]  # noqa: PLC0415
-        diff_tables,
-    )
+    from canary.tables.run import diff_tables  # noqa: PLC0415 - imported when a job runs
 
     if job.table is None:  # excluded by ScheduledJob's validation
         raise ValueError(f"tables job {job.name!r} has no table")
-    report: dict[str, Any] = diff_tables(
+    return diff_tables(
         settings,
         table=job.table,
         mysql_table=job.mysql_table,
@@ -64,7 +62,7 @@ def _tables(settings: Settings, job: ScheduledJob) -> dict[str, Any]:
         key=list(job.key),
         columns=list(job.columns) or None,
         max_samples=job.max_samples,
+        older_than=job.older_than,
         recheck=job.recheck,
         store=True,
     )
-    return report

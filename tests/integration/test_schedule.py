@@ -33,7 +33,7 @@ from canary.paths.runtime import StopFlag
 from canary.schedule import jobs
 from canary.schedule.execute import run_job
 from canary.schedule.runner import Outcome, run_schedule
-from sinks import postgres, reports
+from sinks import mysql, postgres, reports
 from tests.services import Services
 
 pytestmark = pytest.mark.integration
@@ -52,9 +52,11 @@ class World:
     topic: str
 
     def stored(self, run_id: str) -> list[reports.StoredReport]:
+        return [report for report in self.reports("stream") if report.run_id == run_id]
+
+    def reports(self, kind: str) -> list[reports.StoredReport]:
         with postgres.connect(self.settings.postgres) as connection:
-            found = reports.recent(connection, self.schema, 100, "stream")
-        return [report for report in found if report.run_id == run_id]
+            return reports.recent(connection, self.schema, 100, kind)
 
     def env(self, config: Path) -> dict[str, str]:
         return {
@@ -200,6 +202,87 @@ def test_an_interval_job_runs_again_and_again_while_a_failing_job_fails_beside_i
         assert stored[outcome.report_id].body["matched"] == RECORDS
 
 
+@pytest.fixture
+def table_pair(world: World) -> Iterator[str]:
+    """The same three rows in a MySQL table and a PostgreSQL table of one name."""
+    name = f"sched_t_{uuid.uuid4().hex[:10]}"
+    rows = [(1, "1.50", "a"), (2, "20.00", "b"), (3, "0.05", None)]
+    my = mysql.connect(world.settings.mysql)
+    try:
+        with my.cursor() as cursor:
+            cursor.execute(
+                f"CREATE TABLE `{name}` (id BIGINT PRIMARY KEY, amount DECIMAL(10,2), "
+                "note VARCHAR(40))"
+            )
+            cursor.executemany(f"INSERT INTO `{name}` VALUES (%s, %s, %s)", rows)
+        my.commit()
+        with postgres.connect(world.settings.postgres) as pg:
+            pg.execute(
+                f"CREATE TABLE {name} (id BIGINT PRIMARY KEY, amount NUMERIC(10,2), note TEXT)"  # type: ignore[arg-type]
+            )
+            with pg.cursor() as cursor:
+                cursor.executemany(f"INSERT INTO {name} VALUES (%s, %s, %s)", rows)  # type: ignore[arg-type]
+            pg.commit()
+        yield name
+    finally:
+        with my.cursor() as cursor:
+            cursor.execute(f"DROP TABLE IF EXISTS `{name}`")
+        my.commit()
+        my.close()
+        with postgres.connect(world.settings.postgres) as pg:
+            pg.execute(f"DROP TABLE IF EXISTS {name}")  # type: ignore[arg-type]
+            pg.commit()
+
+
+def test_a_tables_job_goes_on_after_a_tables_job_whose_table_is_missing(
+    world: World, table_pair: str
+) -> None:
+    def tables_job(name: str, table: str) -> ScheduledJob:
+        return ScheduledJob(name=name, kind="tables", interval=1, table=table, key=["id"])
+
+    settings = world.settings.model_copy(
+        update={
+            "schedule": ScheduleSettings(
+                jobs=[tables_job("gone", f"{table_pair}_gone"), tables_job("pair", table_pair)]
+            )
+        }
+    )
+    zone = ZoneInfo("UTC")
+    stop = StopFlag()
+    seen: list[Outcome] = []
+
+    def on_run(outcome: Outcome) -> None:
+        seen.append(outcome)
+        gone = [o.started for o in seen if o.job == "gone"]
+        pair = [o.started for o in seen if o.job == "pair"]
+        if gone and len(pair) >= 2 and max(pair) > min(gone):
+            stop.set("enough runs")
+
+    result = run_schedule(
+        jobs.build_specs(settings, datetime.now(zone)),
+        lambda spec: lambda: run_job(settings, spec.job),
+        zone=zone,
+        stop=stop,
+        duration=40,
+        on_run=on_run,
+    )
+    assert result.stopped_by == "enough runs", result.outcomes
+    for outcome in result.outcomes:
+        if outcome.job == "gone":
+            assert outcome.exit_code == EXIT_USAGE
+            assert outcome.error is not None
+            assert f"unknown table '{table_pair}_gone'" in outcome.error
+        else:
+            assert outcome.verdict == "pass", outcome
+    stored = {report.id: report for report in world.reports("tables")}
+    pair_runs = [o for o in result.outcomes if o.job == "pair"]
+    for outcome in pair_runs:
+        assert outcome.report_id in stored
+        body = stored[outcome.report_id].body
+        assert body["rows"] == {"mysql": 3, "postgres": 3}
+        assert body["different"] == 0
+
+
 # --- through the command line ---------------------------------------------------------------
 
 
@@ -275,9 +358,9 @@ def test_schedule_start_runs_until_sigterm_and_stores_every_report(
     assert process.returncode == 0, stderr
     assert "stopping (SIGTERM)" in stderr
     assert len(lines) >= 2, (lines, stderr)
-    ids = [line.split()[4] for line in lines]
+    ids = [line.split()[5] for line in lines]
     for line in lines:
-        assert line.split()[2:4] == ["again", "PASS"], line
+        assert line.split()[2:5] == ["UTC", "again", "PASS"], line
     stored = {report.id for report in world.stored("good")} - before
     assert set(ids) <= stored
     assert len(stored) == len(lines)

@@ -7,9 +7,11 @@ import logging
 import os
 import re
 import signal
+import sys
 import threading
 import time
 import tomllib
+import types
 from collections.abc import Callable
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
@@ -22,6 +24,7 @@ from click.testing import CliRunner, Result
 from canary.cli import schedule_cmd
 from canary.cli.main import cli
 from canary.config import ScheduledJob, ScheduleSettings, Settings, load_settings
+from canary.diff import run as diff_run
 from canary.errors import (
     EXIT_FAILED,
     EXIT_PASS,
@@ -32,7 +35,7 @@ from canary.errors import (
     UsageError,
 )
 from canary.paths.runtime import StopFlag
-from canary.schedule import jobs
+from canary.schedule import execute, jobs
 from canary.schedule.runner import GuardedJob, Outcome, RunBudget, run_schedule
 
 LOCAL_TOML = Path(__file__).resolve().parents[2] / "configs" / "local.toml"
@@ -213,6 +216,82 @@ def test_an_unknown_job_name_is_a_usage_error_listing_the_known_ones() -> None:
     assert "alpha, beta" in str(caught.value)
     with pytest.raises(UsageError, match="no job is configured"):
         jobs.find(with_jobs(), "gamma")
+
+
+# --- a job's options over the configuration ------------------------------------------------
+
+
+def test_a_stream_job_runs_the_stream_diff_with_its_options(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[Settings, dict[str, Any]]] = []
+
+    def fake_diff_stream(settings: Settings, **options: Any) -> dict[str, Any]:
+        calls.append((settings, options))
+        return {"id": "stream-r9-1", "verdict": "pass"}
+
+    monkeypatch.setattr(diff_run, "diff_stream", fake_diff_stream)
+    settings = with_jobs()
+    job = stream_job(run_id="r9", grace=3, until_idle=0, compare_topic="cmp.x", drill_down=False)
+    assert execute.run_job(settings, job) == {"id": "stream-r9-1", "verdict": "pass"}
+    [(used, options)] = calls
+    assert used.kafka.compare_topic == "cmp.x"
+    assert used.kafka.bootstrap == settings.kafka.bootstrap
+    assert options == {
+        "run_id": "r9",
+        "grace": 3,
+        "until_idle": 0,
+        "progress": None,
+        "drill_down": False,
+        "store": True,
+    }
+    execute.run_job(settings, stream_job())  # unset options: the [diff] and [kafka] defaults
+    used, options = calls[1]
+    assert used is settings
+    assert (options["grace"], options["until_idle"], options["drill_down"]) == (None, None, True)
+
+
+def test_a_tables_job_runs_the_tables_diff_with_its_options(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[dict[str, Any]] = []
+
+    def fake_diff_tables(_settings: Settings, **options: Any) -> dict[str, Any]:
+        calls.append(options)
+        return {"id": "tables-orders-1", "verdict": "fail"}
+
+    module = types.ModuleType("canary.tables.run")
+    module.diff_tables = fake_diff_tables  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "canary.tables.run", module)
+    job = tables_job(
+        mysql_table="m", pg_table="p", key=["a", "b"], max_samples=5, recheck=False, older_than=60
+    )
+    assert execute.run_job(with_jobs(), job)["verdict"] == "fail"
+    execute.run_job(with_jobs(), tables_job())
+    assert calls == [
+        {
+            "table": "orders",
+            "mysql_table": "m",
+            "pg_table": "p",
+            "key": ["a", "b"],
+            "columns": None,
+            "max_samples": 5,
+            "older_than": 60,
+            "recheck": False,
+            "store": True,
+        },
+        {
+            "table": "orders",
+            "mysql_table": None,
+            "pg_table": None,
+            "key": ["order_id"],
+            "columns": None,
+            "max_samples": None,
+            "older_than": None,
+            "recheck": None,
+            "store": True,
+        },
+    ]
 
 
 # --- one run at a time, failures survived ---------------------------------------------------
@@ -485,7 +564,7 @@ def test_start_prints_one_line_per_run_and_stops_after_max_runs(
     lines = result.stdout.splitlines()
     assert len(lines) == 2
     for line in lines:
-        assert re.fullmatch(r"\S+ \S+  fast  PASS  stream-r1-x  \(\d+\.\d s\)", line), line
+        assert re.fullmatch(r"\S+ \S+ UTC  fast  PASS  stream-r1-x  \(\d+\.\d s\)", line), line
     assert "stopping (max-runs)" in result.stderr
 
 

@@ -1,0 +1,1 @@
+"""`canary diff tables`: a MySQL table against a PostgreSQL table, by key, at scale."""

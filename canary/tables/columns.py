@@ -1,0 +1,242 @@
+"""Which columns a table diff compares, and how: pairing both engines' columns by name.
+
+Each compared column gets one rendering *mode* from its two types (see
+``sinks.checksums``), the comparator kind that matches it, its tolerance and whether it is
+*loose* (its texts may differ for equal values, so it is summed apart and verified row by
+row): JSON, floats, and any column with a tolerance. Pairs of types that share no
+meaning (text vs number, date vs datetime, types canary does not know) are compared as
+their text forms on both sides, which is stated in the report by the kind ``"text"``.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from canary.config import TableRule
+from canary.errors import UsageError
+from comparators.values import ColumnKind, Tolerance
+from sinks.checksums import Family, Field, Mode, Plan, SourceColumn, SourceTable
+
+_NUMERIC: frozenset[Family] = frozenset({"int", "decimal", "bool", "bit", "float"})
+_INTEGRAL: frozenset[Family] = frozenset({"int", "bool", "bit"})
+_SAME_MODE: dict[Family, tuple[Mode, ColumnKind]] = {
+    "text": ("text", "text"),
+    "bytes": ("bytes", "bytes"),
+    "date": ("date", "date"),
+    "datetime": ("datetime", "datetime"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Column:
+    """One compared column: its name in the report, each side's field, how to compare."""
+
+    name: str
+    mysql: Field
+    postgres: Field
+    kind: ColumnKind
+    tolerance: Tolerance
+    loose: bool
+
+
+@dataclass(frozen=True, slots=True)
+class Spec:
+    """Everything the diff of one table pair needs to know about its columns."""
+
+    mysql_table: str
+    pg_table: str
+    key: tuple[Column, ...]
+    columns: tuple[Column, ...]  # compared non-key columns, exact ones first, then loose
+    ignored: tuple[str, ...]
+    only_in_mysql: tuple[str, ...]  # columns one table has and the other lacks (not ignored)
+    only_in_postgres: tuple[str, ...]
+    age: tuple[str, str] | None  # (MySQL, PostgreSQL) name of the age column
+
+    @property
+    def integer_key(self) -> bool:
+        return len(self.key) == 1 and self.key[0].mysql.mode == "number"
+
+    @property
+    def exact(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if not c.loose)
+
+    @property
+    def loose(self) -> tuple[Column, ...]:
+        return tuple(c for c in self.columns if c.loose)
+
+    def plan(self, side: str) -> Plan:
+        """The read plan of ``"mysql"`` or ``"postgres"``."""
+
+        def fields(columns: Sequence[Column]) -> tuple[Field, ...]:
+            return tuple(getattr(c, side) for c in columns)
+
+        age = None if self.age is None else self.age[0 if side == "mysql" else 1]
+        table = self.mysql_table if side == "mysql" else self.pg_table
+        return Plan(table, fields(self.key), fields(self.exact), fields(self.loose), age)
+
+
+def pair_mode(mysql: Family, postgres: Family) -> tuple[Mode, ColumnKind]:
+    """The rendering mode and comparator kind of a column of these two families."""
+    families = {mysql, postgres}
+    if "json" in families:
+        return "json", "json"
+    if families <= _NUMERIC:
+        if postgres == "bool":  # BOOLEAN: TINYINT(1), BIT(1) or any integer as 0/1
+            return ("bool", "bool") if mysql in _INTEGRAL else ("astext", "text")
+        if "float" in families:
+            return "float", "float"
+        return "number", "int" if families <= _INTEGRAL else "decimal"
+    if mysql == postgres and mysql in _SAME_MODE:
+        return _SAME_MODE[mysql]
+    return "astext", "text"
+
+
+def _index(table: SourceTable) -> dict[str, SourceColumn]:
+    return {column.name.lower(): column for column in table.columns}
+
+
+def _find(name: str, columns: dict[str, SourceColumn], engine: str, table: str) -> SourceColumn:
+    found = columns.get(name.lower())
+    if found is None:
+        known = ", ".join(sorted(c.name for c in columns.values()))
+        raise UsageError(f"unknown column {name!r} in {engine} table {table!r} (it has: {known})")
+    return found
+
+
+def _pair(
+    name: str,
+    mine: dict[str, SourceColumn],
+    theirs: dict[str, SourceColumn],
+    mysql: SourceTable,
+    postgres: SourceTable,
+) -> tuple[SourceColumn, SourceColumn]:
+    return _find(name, mine, "MySQL", mysql.name), _find(name, theirs, "PostgreSQL", postgres.name)
+
+
+def _column(
+    name: str, mysql: SourceColumn, postgres: SourceColumn, rule: TableRule, key: bool
+) -> Column:
+    mode, kind = pair_mode(mysql.family, postgres.family)
+    setting = rule.tolerances.get(name) or rule.tolerances.get(name.lower())
+    tolerance = Tolerance(setting.absolute, setting.relative) if setting else Tolerance()
+    if not tolerance.exact and mode not in ("number", "float"):
+        raise UsageError(
+            f"column {name!r} has a tolerance but is not numeric "
+            f"(MySQL {mysql.type_name}, PostgreSQL {postgres.type_name})"
+        )
+    if key and mode not in ("number", "text"):
+        raise UsageError(
+            f"key column {name!r} must be an integer or text on both sides "
+            f"(MySQL {mysql.type_name}, PostgreSQL {postgres.type_name})"
+        )
+    if key and mode == "number" and not {mysql.family, postgres.family} <= {"int"}:
+        raise UsageError(
+            f"key column {name!r} must be an integer or text on both sides "
+            f"(MySQL {mysql.type_name}, PostgreSQL {postgres.type_name})"
+        )
+    return Column(
+        name=name,
+        mysql=Field(mysql.name, mysql.family, mode, mysql.byte_order),
+        postgres=Field(postgres.name, postgres.family, mode, postgres.byte_order),
+        kind=kind,
+        tolerance=tolerance,
+        loose=mode in ("json", "float") or not tolerance.exact,
+    )
+
+
+def _check_unique(key: Sequence[str], table: SourceTable, engine: str) -> None:
+    wanted = frozenset(name.lower() for name in key)
+    if not any(unique <= wanted for unique in table.unique):
+        raise UsageError(
+            f"key ({', '.join(key)}) is not unique in {engine} table {table.name!r}: "
+            "name the columns of its primary key or of a unique key"
+        )
+
+
+def build_spec(
+    mysql: SourceTable,
+    postgres: SourceTable,
+    *,
+    key: Sequence[str],
+    columns: Sequence[str] | None,
+    rule: TableRule,
+    need_age: bool,
+) -> Spec:
+    """Pair the two tables' columns; every problem is a UsageError naming the column."""
+    if not key:
+        raise UsageError("give the key column(s) with --key")
+    mine, theirs = _index(mysql), _index(postgres)
+    ignored = tuple(dict.fromkeys(rule.ignore))
+    for name in (*ignored, *rule.tolerances):
+        if name.lower() not in mine and name.lower() not in theirs:
+            raise UsageError(
+                f"the table rule names column {name!r}, which neither MySQL table "
+                f"{mysql.name!r} nor PostgreSQL table {postgres.name!r} has"
+            )
+    lowered_ignored = {name.lower() for name in ignored}
+    key_columns = []
+    for name in dict.fromkeys(key):
+        if name.lower() in lowered_ignored:
+            raise UsageError(f"key column {name!r} cannot be ignored")
+        pair = (
+            _find(name, mine, "MySQL", mysql.name),
+            _find(name, theirs, "PostgreSQL", postgres.name),
+        )
+        key_columns.append(_column(name, *pair, rule, key=True))
+    _check_unique(key, mysql, "MySQL")
+    _check_unique(key, postgres, "PostgreSQL")
+    keyed = {name.lower() for name in key}
+    only_mine: tuple[str, ...] = ()
+    only_theirs: tuple[str, ...] = ()
+    if columns is None:
+        names = [c.name for c in mysql.columns if c.name.lower() in theirs]
+        only_mine = tuple(
+            c.name
+            for c in mysql.columns
+            if c.name.lower() not in theirs and c.name.lower() not in lowered_ignored
+        )
+        only_theirs = tuple(
+            c.name
+            for c in postgres.columns
+            if c.name.lower() not in mine and c.name.lower() not in lowered_ignored
+        )
+    else:
+        names = list(dict.fromkeys(columns))
+    compared = []
+    for name in names:
+        if name.lower() in keyed or name.lower() in lowered_ignored:
+            continue
+        pair = (
+            _find(name, mine, "MySQL", mysql.name),
+            _find(name, theirs, "PostgreSQL", postgres.name),
+        )
+        compared.append(_column(name, *pair, rule, key=False))
+    compared.sort(key=lambda column: column.loose)  # stable: exact first, then loose
+    age = None
+    if need_age:
+        if rule.age_column is None:
+            raise UsageError(
+                "--older-than needs the table's age column: set age_column in "
+                "[tables.rules.<table>] of the configuration"
+            )
+        young = (
+            _find(rule.age_column, mine, "MySQL", mysql.name),
+            _find(rule.age_column, theirs, "PostgreSQL", postgres.name),
+        )
+        if any(column.family != "datetime" for column in young):
+            raise UsageError(
+                f"age column {rule.age_column!r} must be a DATETIME/TIMESTAMP on both sides "
+                f"(MySQL {young[0].type_name}, PostgreSQL {young[1].type_name})"
+            )
+        age = (young[0].name, young[1].name)
+    return Spec(
+        mysql_table=mysql.name,
+        pg_table=postgres.name,
+        key=tuple(key_columns),
+        columns=tuple(compared),
+        ignored=ignored,
+        only_in_mysql=only_mine,
+        only_in_postgres=only_theirs,
+        age=age,
+    )
