@@ -69,7 +69,8 @@ def read_run(
     ``until_idle`` 0 reads up to the end of the topic as it is now.
     """
     admin = client.probe(bootstrap)
-    metadata = admin.list_topics(options.topic, timeout=10).topics.get(options.topic)
+    # All topics, not the one by name: naming it would let the broker auto-create it.
+    metadata = admin.list_topics(timeout=10).topics.get(options.topic)
     if metadata is None or metadata.error is not None:
         raise UsageError(f"compare topic {options.topic!r} does not exist on {bootstrap}")
     consumer = kafka_consumer.build(

@@ -44,7 +44,7 @@ MYSQL_BULK = (
     "IF(seq % 10 = 0, NULL, CONCAT('note ', seq)), seq / 8e0, seq / 3e0, CONCAT('m', seq)"
 )
 PG_BULK = (
-    "(g % 100000) / 100.0, timestamptz '2024-01-01 00:00:00+00' + g * 1000001 * "
+    "(g % 100000) / 100.0, timestamptz '2024-01-01 00:00:00+00' + g::bigint * 1000001 * "
     "interval '1 microsecond', jsonb_build_object('tags', jsonb_build_array('x', g % 7), "
     "'n', g), g % 2 = 1, 'name-' || g, CASE WHEN g % 10 = 0 THEN NULL ELSE 'note ' || g END, "
     "g / 8.0::float8, g::float8 / 3, 'p' || g"
@@ -53,24 +53,70 @@ PG_BULK = (
 # Rows that mean the same on both engines although they are written differently.
 EQUAL_ROWS: list[tuple[dict[str, Any], dict[str, Any]]] = [
     (
-        {"amount": "1.50", "at": "2024-03-10 01:59:59.999999", "flag": 1, "name": "🚀🔥 e\u0301",
-         "doc": '{ "b" : [1, {"y": 2, "x": 1.50}], "a": "é" }', "note": None, "score": 0.1,
-         "ratio": 2.0},
-        {"amount": "1.500", "at": "2024-03-09 20:59:59.999999-05", "flag": True,
-         "name": "🚀🔥 e\u0301", "doc": '{"a":"é","b":[1,{"x":1.5,"y":2}]}', "note": None,
-         "score": 0.1, "ratio": 2.005},  # within the 0.01 tolerance of "ratio"
+        {
+            "amount": "1.50",
+            "at": "2024-03-10 01:59:59.999999",
+            "flag": 1,
+            "name": "🚀🔥 e\u0301",
+            "doc": '{ "b" : [1, {"y": 2, "x": 1.50}], "a": "é" }',
+            "note": None,
+            "score": 0.1,
+            "ratio": 2.0,
+        },
+        {
+            "amount": "1.500",
+            "at": "2024-03-09 20:59:59.999999-05",
+            "flag": True,
+            "name": "🚀🔥 e\u0301",
+            "doc": '{"a":"é","b":[1,{"x":1.5,"y":2}]}',
+            "note": None,
+            "score": 0.1,
+            "ratio": 2.005,
+        },  # within the 0.01 tolerance of "ratio"
     ),
     (
-        {"amount": "-0.00", "at": "1999-12-31 23:59:59", "flag": 0, "name": "", "doc": "[]",
-         "note": "", "score": 1e20, "ratio": None},
-        {"amount": "0", "at": "2000-01-01 00:59:59+01", "flag": False, "name": "", "doc": "[ ]",
-         "note": "", "score": 1e20, "ratio": None},
+        {
+            "amount": "-0.00",
+            "at": "1999-12-31 23:59:59",
+            "flag": 0,
+            "name": "",
+            "doc": "[]",
+            "note": "",
+            "score": 1e20,
+            "ratio": None,
+        },
+        {
+            "amount": "0",
+            "at": "2000-01-01 00:59:59+01",
+            "flag": False,
+            "name": "",
+            "doc": "[ ]",
+            "note": "",
+            "score": 1e20,
+            "ratio": None,
+        },
     ),
     (
-        {"amount": None, "at": None, "flag": None, "name": None, "doc": None, "note": None,
-         "score": None, "ratio": None},
-        {"amount": None, "at": None, "flag": None, "name": None, "doc": None, "note": None,
-         "score": None, "ratio": None},
+        {
+            "amount": None,
+            "at": None,
+            "flag": None,
+            "name": None,
+            "doc": None,
+            "note": None,
+            "score": None,
+            "ratio": None,
+        },
+        {
+            "amount": None,
+            "at": None,
+            "flag": None,
+            "name": None,
+            "doc": None,
+            "note": None,
+            "score": None,
+            "ratio": None,
+        },
     ),
 ]
 
@@ -166,14 +212,24 @@ def _insert(services: Services, table: str, key_names: Sequence[str], rows: list
             services, (f"INSERT INTO `{table}` ({columns}) VALUES ({_placeholders(width)})", mine)
         )
     if theirs:
-        _pg_execute(services, (f"INSERT INTO {table} ({columns}) VALUES ({_placeholders(width)})", theirs))
+        _pg_execute(
+            services, (f"INSERT INTO {table} ({columns}) VALUES ({_placeholders(width)})", theirs)
+        )
 
 
 def _planted_rows(keys: Sequence[tuple[Any, ...]]) -> list[Any]:
     rows = []
     for key, (column, a, b, _cause) in zip(keys, PLANTED, strict=True):
-        base = {"amount": "1.00", "at": "2024-05-01 12:00:00", "flag": 1, "name": "Widget",
-                "doc": '{"n": 5, "tags": ["x"]}', "note": "n", "score": 1.5, "ratio": 1.0}
+        base = {
+            "amount": "1.00",
+            "at": "2024-05-01 12:00:00",
+            "flag": 1,
+            "name": "Widget",
+            "doc": '{"n": 5, "tags": ["x"]}',
+            "note": "n",
+            "score": 1.5,
+            "ratio": 1.0,
+        }
         pg_base = {**base, "at": "2024-05-01 12:00:00+00", "flag": True}
         rows.append((key, {**base, column: a}, {**pg_base, column: b}))
     return rows
@@ -201,8 +257,11 @@ def test_integer_key_finds_every_kind_of_difference_and_nothing_else(
     table = tables("tbl_int")
     _mysql_execute(
         services,
-        (f"CREATE TABLE `{table}` (id BIGINT NOT NULL PRIMARY KEY, {MYSQL_COLUMNS}) "
-         "CHARSET utf8mb4 COLLATE utf8mb4_unicode_ci", ()),
+        (
+            f"CREATE TABLE `{table}` (id BIGINT NOT NULL PRIMARY KEY, {MYSQL_COLUMNS}) "
+            "CHARSET utf8mb4 COLLATE utf8mb4_unicode_ci",
+            (),
+        ),
         (f"INSERT INTO `{table}` SELECT seq, {MYSQL_BULK} FROM seq_1_to_{BULK}", ()),
     )
     _pg_execute(
@@ -251,9 +310,10 @@ def test_integer_key_finds_every_kind_of_difference_and_nothing_else(
     assert report["key"] == ["id"]
     assert report["stats"]["depth"] >= 2  # it had to recurse to find them
     assert report["stats"]["ranges_streamed"] > 0  # JSON texts differ on every range
-    assert report["recheck"]["candidates"] == report["recheck"]["candidates"] - report[
-        "recheck"
-    ]["cleared"]
+    assert (
+        report["recheck"]["candidates"]
+        == report["recheck"]["candidates"] - report["recheck"]["cleared"]
+    )
     assert any("ranges checked" in line for line in lines)
 
 
@@ -266,21 +326,39 @@ def test_text_keys_keep_case_and_space_variants_apart(
     table = tables("tbl_txt")
     _mysql_execute(
         services,
-        (f"CREATE TABLE `{table}` (code VARCHAR(40) COLLATE utf8mb4_nopad_bin NOT NULL "
-         f"PRIMARY KEY, {MYSQL_COLUMNS}) CHARSET utf8mb4 COLLATE utf8mb4_unicode_ci", ()),
-        (f"INSERT INTO `{table}` SELECT CONCAT('k', LPAD(seq, 7, '0')), {MYSQL_BULK} "
-         f"FROM seq_1_to_{SMALL}", ()),
+        (
+            f"CREATE TABLE `{table}` (code VARCHAR(40) COLLATE utf8mb4_nopad_bin NOT NULL "
+            f"PRIMARY KEY, {MYSQL_COLUMNS}) CHARSET utf8mb4 COLLATE utf8mb4_unicode_ci",
+            (),
+        ),
+        (
+            f"INSERT INTO `{table}` SELECT CONCAT('k', LPAD(seq, 7, '0')), {MYSQL_BULK} "
+            f"FROM seq_1_to_{SMALL}",
+            (),
+        ),
     )
     _pg_execute(
         services,
         (f'CREATE TABLE {table} (code TEXT COLLATE "und-x-icu" PRIMARY KEY, {PG_COLUMNS})', ()),
-        (f"INSERT INTO {table} SELECT 'k' || lpad(g::text, 7, '0'), {PG_BULK} "
-         f"FROM generate_series(1, {SMALL}) g", ()),
+        (
+            f"INSERT INTO {table} SELECT 'k' || lpad(g::text, 7, '0'), {PG_BULK} "
+            f"FROM generate_series(1, {SMALL}) g",
+            (),
+        ),
     )
     variants = ["Case", "case", "case ", "CASE", "k🚀", "é", "e\u0301", "z"]
     _insert(services, table, ["code"], [((v,), {"name": v}, {"name": v}) for v in variants])
-    planted = ["k0000100", "k0005000", "k0009999", "k0010000", "k0012345", "k0015000", "k0017777",
-               "k0019000", "k0020000"]
+    planted = [
+        "k0000100",
+        "k0005000",
+        "k0009999",
+        "k0010000",
+        "k0012345",
+        "k0015000",
+        "k0017777",
+        "k0019000",
+        "k0020000",
+    ]
     placeholders = _placeholders(len(planted))
     _mysql_execute(services, (f"DELETE FROM `{table}` WHERE code IN ({placeholders})", planted))
     _pg_execute(services, (f"DELETE FROM {table} WHERE code IN ({placeholders})", planted))
@@ -288,7 +366,9 @@ def test_text_keys_keep_case_and_space_variants_apart(
     _insert(services, table, ["code"], _equal_rows([(f"eq{i}",) for i in range(3)]))
     # Variants of existing keys on one side only: distinct keys, not differences of a row.
     _insert(services, table, ["code"], [(("case  ",), {"name": "x"}, None), (("Z",), {}, None)])
-    _insert(services, table, ["code"], [(("CASE ",), None, {"name": "x"}), (("k0000001 ",), None, {})])
+    _insert(
+        services, table, ["code"], [(("CASE ",), None, {"name": "x"}), (("k0000001 ",), None, {})]
+    )
 
     report = diff_tables(
         _settings(services, table, below=50, segments=4),
@@ -316,17 +396,29 @@ def test_composite_key_with_a_pad_space_collation(
     # utf8mb4_bin is PAD SPACE: the diff must compare the key as bytes, not by collation.
     _mysql_execute(
         services,
-        (f"CREATE TABLE `{table}` (region VARCHAR(8) COLLATE utf8mb4_bin NOT NULL, "
-         f"seq INT NOT NULL, {MYSQL_COLUMNS}, PRIMARY KEY (region, seq)) CHARSET utf8mb4", ()),
-        (f"INSERT INTO `{table}` SELECT ELT(1 + seq % 3, 'eu', 'US', 'apac'), seq, {MYSQL_BULK} "
-         f"FROM seq_1_to_{SMALL}", ()),
+        (
+            f"CREATE TABLE `{table}` (region VARCHAR(8) COLLATE utf8mb4_bin NOT NULL, "
+            f"seq INT NOT NULL, {MYSQL_COLUMNS}, PRIMARY KEY (region, seq)) CHARSET utf8mb4",
+            (),
+        ),
+        (
+            f"INSERT INTO `{table}` SELECT ELT(1 + seq % 3, 'eu', 'US', 'apac'), seq, {MYSQL_BULK} "
+            f"FROM seq_1_to_{SMALL}",
+            (),
+        ),
     )
     _pg_execute(
         services,
-        (f'CREATE TABLE {table} (region TEXT COLLATE "und-x-icu", seq INT, {PG_COLUMNS}, '
-         "PRIMARY KEY (region, seq))", ()),
-        (f"INSERT INTO {table} SELECT (ARRAY['eu', 'US', 'apac'])[1 + g % 3], g, {PG_BULK} "
-         f"FROM generate_series(1, {SMALL}) g", ()),
+        (
+            f'CREATE TABLE {table} (region TEXT COLLATE "und-x-icu", seq INT, {PG_COLUMNS}, '
+            "PRIMARY KEY (region, seq))",
+            (),
+        ),
+        (
+            f"INSERT INTO {table} SELECT (ARRAY['eu', 'US', 'apac'])[1 + g % 3], g, {PG_BULK} "
+            f"FROM generate_series(1, {SMALL}) g",
+            (),
+        ),
     )
     planted = [("eu", 3 * i + 3) for i in range(0, 9 * 700, 700)]
     where = " OR ".join(["(region = %s AND seq = %s)"] * len(planted))
@@ -356,8 +448,11 @@ def test_composite_key_with_a_pad_space_collation(
 def _small_pair(services: Services, table: str, rows: int = 50) -> None:
     _mysql_execute(
         services,
-        (f"CREATE TABLE `{table}` (id BIGINT NOT NULL PRIMARY KEY, {MYSQL_COLUMNS}) "
-         "CHARSET utf8mb4", ()),
+        (
+            f"CREATE TABLE `{table}` (id BIGINT NOT NULL PRIMARY KEY, {MYSQL_COLUMNS}) "
+            "CHARSET utf8mb4",
+            (),
+        ),
         (f"INSERT INTO `{table}` SELECT seq, {MYSQL_BULK} FROM seq_1_to_{rows}", ()),
     )
     _pg_execute(
@@ -433,18 +528,37 @@ def test_columns_only_on_one_side_fail_unless_chosen_and_reports_are_stored(
     table = tables("tbl_cols")
     _small_pair(services, table, rows=20)
     _pg_execute(services, (f"ALTER TABLE {table} ADD COLUMN ingested_at TIMESTAMPTZ", ()))
-    settings = _settings(services, table)
+    base = _settings(services, table)
+    store = tables("rep")  # a private report store, made by `canary db init`'s own DDL
+    settings = base.model_copy(
+        update={
+            "postgres": base.postgres.model_copy(
+                update={"report_schema": store, "table": store, "offsets_table": f"{store}_o"}
+            )
+        }
+    )
     report = diff_tables(settings, table=table, key=["id"], store=False)
     assert report["verdict"] == "fail"
     assert report["schema"]["only_in_postgres"] == ["ingested_at"]
     assert report["different"] == 0
-    report = diff_tables(settings, table=table, key=["id"], columns=["amount", "doc"])
-    assert report["verdict"] == "pass"
-    assert report["columns"] == ["amount", "doc"]
+    with pytest.raises(UsageError, match="canary db init"):
+        diff_tables(settings, table=table, key=["id"], columns=["amount", "doc"])
     with postgres.connect(settings.postgres) as connection:
-        stored = connection.execute(
-            f"SELECT kind, verdict, body ->> 'mysql_table' FROM "  # noqa: S608 - test schema name
-            f"{settings.postgres.report_schema}.reports WHERE id = %s",
-            (report["id"],),
-        ).fetchone()
-    assert stored == ("tables", "pass", table)
+        postgres.init_schema(connection, settings.postgres)
+    try:
+        report = diff_tables(settings, table=table, key=["id"], columns=["amount", "doc"])
+        assert report["verdict"] == "pass"
+        assert report["columns"] == ["amount", "doc"]
+        with postgres.connect(settings.postgres) as connection:
+            stored = connection.execute(
+                f"SELECT kind, verdict, body ->> 'mysql_table' FROM {store}.reports "  # noqa: S608
+                "WHERE id = %s",
+                (report["id"],),
+            ).fetchone()
+        assert stored == ("tables", "pass", table)
+    finally:
+        _pg_execute(
+            services,
+            (f"DROP SCHEMA IF EXISTS {store} CASCADE", ()),
+            (f"DROP TABLE IF EXISTS {store}_o", ()),
+        )

@@ -212,12 +212,16 @@ class MemoryProbe:
 def table_pairs(draw: st.DrawFn, keys: st.SearchStrategy[Key]) -> tuple[Table, Table, Found]:
     """Two tables and exactly how they differ: missing rows, changed values, and loose
     values that only print differently (which are no difference)."""
-    base = draw(st.dictionaries(keys, st.tuples(st.integers(0, 2), st.integers(0, 2)), max_size=120))
+    base = draw(
+        st.dictionaries(keys, st.tuples(st.integers(0, 2), st.integers(0, 2)), max_size=120)
+    )
     mysql: Table = {}
     postgres: Table = {}
     expected = Found(set(), set(), set())
     for key, (exact, meaning) in base.items():
-        fate = draw(st.sampled_from(["same", "same", "same", "mysql", "pg", "exact", "loose", "text"]))
+        fate = draw(
+            st.sampled_from(["same", "same", "same", "mysql", "pg", "exact", "loose", "text"])
+        )
         mysql[key] = (exact, Loose(meaning, f"{meaning}"))
         if fate == "mysql":
             expected.only_in_mysql.add(key)
@@ -384,7 +388,9 @@ json_values = st.recursive(
         Decimal
     )
     | st.text("ab", max_size=2),
-    lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text("ab", max_size=2), inner, max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text("ab", max_size=2), inner, max_size=3)
+    ),
     max_leaves=8,
 )
 
