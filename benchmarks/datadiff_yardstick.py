@@ -31,6 +31,7 @@ import datetime as dt
 import json
 import os
 import re
+import statistics
 import subprocess
 import sys
 import tempfile
@@ -326,34 +327,48 @@ class Run:
     tool: str
     scenario: str
     argv: list[str]
-    wall_s: float
+    walls: list[float]  # one per repetition
     exit_code: int
-    peak_rss_mb: float
-    stdout: str
+    peak_rss_mb: float  # the largest over the repetitions; 0 when /usr/bin/time is missing
+    stdout: str  # of the last repetition
     stderr: str
     keys: dict[str, set[int]] = dataclasses.field(default_factory=dict)
     reported: int = 0  # the differences the tool says it found, by its own count
+    note: str = ""
+
+    @property
+    def wall_s(self) -> float:
+        return statistics.median(self.walls)
+
+
+REPEAT = 1  # set from --repeat
+TIME_BIN = Path("/usr/bin/time")
 
 
 def run_measured(
-    argv: list[str], env: dict[str, str] | None = None
-) -> tuple[float, int, float, str, str]:
-    """Wall time, exit code, peak RSS (MB) of the child, stdout, stderr."""
-    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
-        start = time.perf_counter()
-        proc = subprocess.Popen(argv, stdout=out, stderr=err, env=env, cwd=ROOT)  # noqa: S603 (argv built here)
-        _, status, usage = os.wait4(proc.pid, 0)
-        wall = time.perf_counter() - start
-        proc.returncode = os.waitstatus_to_exitcode(status)
-        out.seek(0)
-        err.seek(0)
-        return (
-            wall,
-            proc.returncode,
-            usage.ru_maxrss / 1024,
-            out.read().decode(errors="replace"),
-            err.read().decode(errors="replace"),
-        )
+    tool: str, scenario: str, argv: list[str], env: dict[str, str] | None = None
+) -> Run:
+    """Runs argv REPEAT times: wall times, exit code, peak RSS, the last outputs.
+
+    Peak RSS comes from GNU time wrapped around the command: the child's own ru_maxrss
+    would count the memory of this (forking) script as well.
+    """
+    walls: list[float] = []
+    rss = 0.0
+    for _ in range(REPEAT):
+        with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+            with tempfile.NamedTemporaryFile("r") as rss_file:
+                wrap = [str(TIME_BIN), "-f", "%M", "-o", rss_file.name] if TIME_BIN.exists() else []
+                start = time.perf_counter()
+                code = subprocess.call([*wrap, *argv], stdout=out, stderr=err, env=env, cwd=ROOT)  # noqa: S603 (argv built here)
+                walls.append(time.perf_counter() - start)
+                kib = rss_file.read().strip().splitlines()
+                rss = max(rss, int(kib[-1]) / 1024 if kib and kib[-1].isdigit() else 0.0)
+            out.seek(0)
+            err.seek(0)
+            stdout = out.read().decode(errors="replace")
+            stderr = err.read().decode(errors="replace")
+    return Run(tool, scenario, argv, walls, code, rss, stdout, stderr)
 
 
 def datadiff_env(datadiff: Path) -> dict[str, str]:
@@ -414,19 +429,19 @@ def run_datadiff(datadiff: Path, my: Dsn, pg: Dsn, scenario: str, threads: int |
             argv = datadiff_argv(
                 datadiff, my.url("mysql") + suffix, pg, (MYSQL_TABLE, PG_TABLE), COLUMNS, flags
             )
-            wall, code, rss, out, err = run_measured(argv, env)
             tool = f"{mode} --stats" if stats else mode
-            run = Run(tool, scenario, argv, wall, code, rss, out, err)
+            run = run_measured(tool, scenario, argv, env)
             if stats:
-                figures = json.loads(next(x for x in out.splitlines() if x.startswith("{")))
+                lines = run.stdout.splitlines()
+                figures = json.loads(next(x for x in lines if x.startswith("{")))
                 run.reported = int(
                     figures["exclusive_A"] + figures["exclusive_B"] + figures["updated"]
                 )
             else:
-                run.keys = parse_datadiff(out)
+                run.keys = parse_datadiff(run.stdout)
                 run.reported = sum(len(v) for v in run.keys.values())
             runs.append(run)
-            print(f"  {tool:26} {wall:7.2f} s  exit {code}  reported {run.reported}", flush=True)
+            show(run)
     return runs
 
 
@@ -460,36 +475,36 @@ def parse_canary(report: dict[str, Any]) -> dict[str, set[int]]:
     }
 
 
-def run_canary(canary: Path, scenario: str, max_samples: int) -> Run:
-    argv = [
-        str(canary),
-        "diff",
-        "tables",
-        "--mysql-table",
-        MYSQL_TABLE,
-        "--pg-table",
-        PG_TABLE,
-        "--key",
-        KEY,
-        "--format",
-        "json",
-        "--max-samples",
-        str(max_samples),
-    ]
-    wall, code, rss, out, err = run_measured(argv)
-    if code == 2 and "--table" in err:  # a CLI that wants --table beside the two names
-        argv[3:3] = ["--table", MYSQL_TABLE]
-        wall, code, rss, out, err = run_measured(argv)
-    run = Run("canary", scenario, argv, wall, code, rss, out, err)
-    start = out.find("{")
-    if start >= 0:
-        report = json.loads(out[start:])
-        run.keys = parse_canary(report)
-        run.reported = sum(
-            int(report.get(n, 0)) for n in ("only_in_mysql", "only_in_postgres", "different")
-        )
-    print(f"  {'canary':26} {wall:7.2f} s  exit {code}  reported {run.reported}", flush=True)
-    return run
+def show(run: Run) -> None:
+    walls = ", ".join(f"{w:.2f}" for w in run.walls)
+    print(
+        f"  {run.tool:26} {run.wall_s:7.2f} s ({walls})  exit {run.exit_code}"
+        f"  reported {run.reported}",
+        flush=True,
+    )
+
+
+CANARY_MODES = {"canary": [], "canary --no-recheck": ["--no-recheck"]}
+
+
+def run_canary(canary: Path, scenario: str, max_samples: int) -> list[Run]:
+    """Per mode (its defaults, and without the 1 s recheck of differing rows): one Run."""
+    runs = []
+    for mode, flags in CANARY_MODES.items():
+        argv = [str(canary), "diff", "tables", "--mysql-table", MYSQL_TABLE]
+        argv += ["--pg-table", PG_TABLE, "--key", KEY, "--format", "json"]
+        argv += ["--max-samples", str(max_samples), *flags]
+        run = run_measured(mode, scenario, argv)
+        start = run.stdout.find("{")
+        if start >= 0:
+            report = json.loads(run.stdout[start:])
+            run.keys = parse_canary(report)
+            kinds = ("only_in_mysql", "only_in_postgres", "different")
+            run.reported = sum(int(report.get(n, 0)) for n in kinds)
+            run.note = f"reasons {report.get('reasons')}; causes {report.get('causes')}"
+        show(run)
+        runs.append(run)
+    return runs
 
 
 # ---------------------------------------------------------------- JSON probe
@@ -514,7 +529,8 @@ def json_probe(datadiff: Path, my: Dsn, pg: Dsn) -> str:
     argv = datadiff_argv(
         datadiff, my.url("mysql"), pg, ("yard_json_m", "yard_json_p"), ("items",), []
     )
-    wall, code, _, out, err = run_measured(argv, datadiff_env(datadiff))
+    probe = run_measured("data-diff", "json-probe", argv, datadiff_env(datadiff))
+    wall, code, out, err = probe.wall_s, probe.exit_code, probe.stdout, probe.stderr
     keys = parse_datadiff(out)
     lines = out.splitlines()
     return (
@@ -580,6 +596,8 @@ def describe(run: Run, sc: Score, truth: dict[str, list[int]]) -> str:
         flag = "  (misclassified)" if plant in sc.misclassified else ""
         lines.append(f"  found   {plant.key:>8}  {plant.kind}{flag}")
     lines += [f"  MISSED  {p.key:>8}  {p.kind}" for p in sc.missed]
+    if run.note:
+        lines.append(f"  {run.note}")
     fps = sorted(sc.false_positives)
     if fps:
         lines.append(f"  false positives: {len(fps)}; first keys {fps[:10]}")
@@ -603,7 +621,8 @@ def raw_section(run: Run, keep_lines: int = 60) -> str:
         lines = [*lines[: keep_lines - 10], f"[... {cut:,} lines left out ...]", *lines[-10:]]
     command = re.sub(r"://([^:/@]+):[^@]+@", r"://\1:***@", " ".join(run.argv))
     return (
-        f"===== {run.tool} / {run.scenario}: {run.wall_s:.2f} s, exit {run.exit_code}\n"
+        f"===== {run.tool} / {run.scenario}: median {run.wall_s:.2f} s of"
+        f" {[round(w, 2) for w in run.walls]}, exit {run.exit_code}\n"
         f"$ {command}\n--- stdout ({len(run.stdout.splitlines()):,} lines)\n"
         + "\n".join(lines)
         + f"\n--- stderr\n{run.stderr.rstrip()}"
@@ -640,6 +659,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     )
     ap.add_argument("--poll", type=float, default=180.0, help="seconds between those checks")
     ap.add_argument("--max-samples", type=int, default=100)
+    ap.add_argument("--repeat", type=int, default=1, help="runs of each command; median shown")
     ap.add_argument("--no-referee", action="store_true", help="skip the Python row-by-row check")
     ap.add_argument("--no-json-probe", action="store_true")
     ap.add_argument("--keep", action="store_true", help="leave the yard_* tables in place")
@@ -717,14 +737,16 @@ def measure(args: argparse.Namespace, my: Dsn, pg: Dsn) -> tuple[list[str], list
             if "datadiff" not in tools:
                 truth_a = check("a") or truth_a
             print("(a) identical: canary", flush=True)
-            scenario("a-identical", lambda s: [run_canary(args.canary, s, args.max_samples)])
+            scenario("a-identical", lambda s: run_canary(args.canary, s, args.max_samples))
             apply_plants(my, pg, planted)
             if "datadiff" not in tools:
                 truth_b = check("b") or truth_b
             print("(b) planted: canary", flush=True)
-            scenario("b-planted", lambda s: [run_canary(args.canary, s, args.max_samples)])
+            scenario("b-planted", lambda s: run_canary(args.canary, s, args.max_samples))
 
-    return [*summary, *render(runs, planted, args.rows)], [raw_section(run) for run, _ in runs]
+    return [*summary, *render(runs, planted, args.rows)], [
+        raw_section(run, 400 if run.tool.startswith("canary") else 60) for run, _ in runs
+    ]
 
 
 def render(
@@ -743,8 +765,21 @@ def render(
     return ["\n".join(table), *details]
 
 
+def git_state() -> str:
+    def git(*a: str) -> str:
+        proc = subprocess.run(["git", *a], capture_output=True, text=True, check=False, cwd=ROOT)  # noqa: S603, S607
+        return proc.stdout.strip()
+
+    dirty = git("status", "--porcelain", "--", "canary")
+    return f"git {git('rev-parse', '--short', 'HEAD')}" + (
+        f" + uncommitted changes in canary/ ({len(dirty.splitlines())} paths)" if dirty else ""
+    )
+
+
 def main(argv: list[str] | None = None) -> int:
+    global REPEAT  # noqa: PLW0603 (one setting read by run_measured)
     args = parse_args(argv)
+    REPEAT = args.repeat
     my = Dsn.parse(args.mysql_url, 3306)
     pg = Dsn.parse(args.pg_url, 5432)
     version = subprocess.run(  # noqa: S603 (argv built here)
@@ -756,12 +791,13 @@ def main(argv: list[str] | None = None) -> int:
     head = [
         f"data-diff yardstick, {dt.datetime.now(dt.UTC):%Y-%m-%d %H:%M:%S} UTC,"
         f" {args.rows:,} rows/table",
-        f"data-diff {version} from {args.datadiff}; canary from {args.canary}",
+        f"data-diff {version} from {args.datadiff}; canary from {args.canary} ({git_state()})",
         f"tables {MYSQL_TABLE} (MySQL {my.host}:{my.port}/{my.database}) and {PG_TABLE}"
         f" (PostgreSQL {pg.host}:{pg.port}/{pg.database}); columns {KEY} + {', '.join(COLUMNS)}",
         "JSON column left out of the main tables: data-diff reads MariaDB JSON (a LONGTEXT) as"
         " text and PostgreSQL JSONB as re-serialised text, so equal objects differ (probe below).",
-        "rows/s = rows per table / wall time of the whole command (process start included).",
+        "rows/s = rows per table / wall time of the whole command (process start included);"
+        f" wall s = median of {args.repeat} run(s); rss = peak RSS of the tool's process.",
     ]
     try:
         summary, raw = measure(args, my, pg)

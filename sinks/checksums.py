@@ -77,6 +77,9 @@ class SourceColumn:
     family: Family
     type_name: str
     byte_order: bool = False  # plain comparisons on it already follow UTF-8 byte order
+    nullable: bool = True
+    scale: int | None = None  # digits after the point of a DECIMAL/NUMERIC(p, s)
+    utf8: bool = False  # MySQL text already in utf8mb4 (no CONVERT needed)
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +97,10 @@ class Field:
     family: Family
     mode: Mode
     byte_order: bool = True
+    nullable: bool = True  # False: no NULL marker needed (a NULL text drops the row's hash,
+    # which can only make the sums differ, never hide a difference)
+    trim: bool = True  # strip trailing fractional zeros (off when both scales are equal)
+    utf8: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -110,7 +117,12 @@ class Plan:
 class Queries(Protocol):
     """The reads of one side; every method takes that side's connection."""
 
-    def summarize(self, connection: Any, rng: Range, cutoff: datetime | None) -> Summary: ...
+    def summarize(
+        self, connection: Any, rng: Range, cutoff: datetime | None, *, loose: bool = True
+    ) -> Summary:
+        """Count and sums of ``rng``; without ``loose`` the loose sum is not computed
+        (``None``) when the plan has loose columns."""
+        ...
 
     def key_bounds(self, connection: Any) -> tuple[int | None, int | None]:
         """The smallest and largest value of a single integer key (None: no rows)."""
@@ -187,7 +199,8 @@ def describe_mysql(connection: pymysql.Connection[Any], table: str) -> SourceTab
     """The columns and unique keys of ``table`` in the connection's database, or None."""
     with connection.cursor() as cursor:
         cursor.execute(
-            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, COALESCE(COLLATION_NAME, '') "
+            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, COALESCE(COLLATION_NAME, ''), "
+            "IS_NULLABLE, NUMERIC_SCALE, COALESCE(CHARACTER_SET_NAME, '') "
             "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND "
             "TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
             (table,),
@@ -227,8 +240,11 @@ def describe_mysql(connection: pymysql.Connection[Any], table: str) -> SourceTab
             type_name=str(column_type),
             byte_order=bool(_MYSQL_BYTE_ORDER.match(str(collation).lower()))
             or str(data_type).lower() in ("binary", "varbinary"),
+            nullable=str(nullable).upper() == "YES",
+            scale=None if scale is None else int(scale),
+            utf8=str(charset).lower() == "utf8mb4",
         )
-        for name, data_type, column_type, collation in found
+        for name, data_type, column_type, collation, nullable, scale, charset in found
     )
     return SourceTable(table, columns, tuple(frozenset(c) for c in indexes.values()))
 
@@ -239,7 +255,9 @@ def describe_postgres(connection: psycopg.Connection[Any], table: str) -> Source
     with connection.transaction():
         found = connection.execute(
             "SELECT a.attname, t.typname, t.typtype, format_type(a.atttypid, a.atttypmod), "
-            "coalesce(c.collname, '') FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+            "coalesce(c.collname, ''), a.attnotnull, CASE WHEN t.typname = 'numeric' AND "
+            "a.atttypmod >= 4 THEN (a.atttypmod - 4) & 65535 END "
+            "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
             "LEFT JOIN pg_collation c ON c.oid = a.attcollation "
             "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped "
             "ORDER BY a.attnum",
@@ -266,8 +284,10 @@ def describe_postgres(connection: psycopg.Connection[Any], table: str) -> Source
             family=postgres_family(str(typname), str(typtype)),
             type_name=str(shown),
             byte_order=collation in ("C", "POSIX") or (collation == "default" and default_is_c),
+            nullable=not notnull,
+            scale=None if scale is None else int(scale),
         )
-        for attname, typname, typtype, shown, collation in found
+        for attname, typname, typtype, shown, collation, notnull, scale in found
     )
     unique = tuple(frozenset(str(c).lower() for c in row[0]) for row in keys)
     return SourceTable(table, columns, unique)
@@ -316,7 +336,8 @@ def _ints(found: Sequence[Any]) -> tuple[int | None, int | None]:
 def _summary(found: Sequence[Any] | None) -> Summary:
     assert found is not None
     low, high = _ints(found[3:]) if len(found) > 3 else (None, None)
-    return Summary(int(found[0]), int(found[1]), int(found[2]), low, high)
+    loose = None if found[2] is None else int(found[2])
+    return Summary(int(found[0]), int(found[1]), loose, low, high)
 
 
 # --- MySQL ---------------------------------------------------------------------------------
@@ -338,7 +359,7 @@ def _mysql_render(field: Field) -> tuple[str, bool]:  # noqa: PLR0911 - one retu
     if mode in ("number", "bool", "float"):
         if family == "bit":
             return f"CAST({column} + 0 AS CHAR)", False
-        if family == "decimal":
+        if family == "decimal" and (field.trim or mode != "number"):
             return _MYSQL_DECIMAL.format(f"CAST({column} AS CHAR)"), False
         return f"CAST({column} AS CHAR)", False
     if mode == "bytes":
@@ -349,13 +370,17 @@ def _mysql_render(field: Field) -> tuple[str, bool]:  # noqa: PLR0911 - one retu
         return f"DATE_FORMAT({column}, '%%Y-%%m-%%d %%H:%%i:%%s.%%f')", False
     if mode == "astext":
         return _MYSQL_TEXT.format(f"CAST({column} AS CHAR)"), True
-    return _MYSQL_TEXT.format(column), True  # text, json
+    if field.utf8:
+        return f"{column} COLLATE utf8mb4_bin", True  # text, json
+    return _MYSQL_TEXT.format(column), True
 
 
 def _mysql_token(field: Field) -> str:
     # "?" marks a value that has no text form (a zero date, say), so it never reads as NULL.
     text, prefixed = _mysql_render(field)
     body = f"CONCAT(CHAR_LENGTH({text}), ':', {text})" if prefixed else f"CONCAT({text}, ',')"
+    if not field.nullable:
+        return body
     return f"IF({_q(field.name)} IS NULL, '~', COALESCE({body}, '?'))"
 
 
@@ -384,14 +409,15 @@ class MySQLQueries:
         self._binary = [f.mode == "text" and not f.byte_order for f in plan.key]
         key_names = [_q(f.name) for f in plan.key]
         table = _q(plan.table)
-        sums = [_mysql_hash_sum((*plan.key, *plan.exact))]
-        sums.append(_mysql_hash_sum((*plan.key, *plan.loose)) if plan.loose else "0")
+        exact = _mysql_hash_sum((*plan.key, *plan.exact))
+        loose = _mysql_hash_sum((*plan.key, *plan.loose)) if plan.loose else "0"
         bounds = (
             f", MIN({key_names[0]}), MAX({key_names[0]})"
             if len(plan.key) == 1 and plan.key[0].mode == "number"
             else ""
         )
-        self._summary = f"SELECT COUNT(*), {', '.join(sums)}{bounds} FROM {table}"
+        self._summary = f"SELECT COUNT(*), {exact}, {loose}{bounds} FROM {table}"
+        self._summary_exact = f"SELECT COUNT(*), {exact}, NULL{bounds} FROM {table}"
         order = ", ".join(self._keys)
         self._order = order
         self._cuts = (
@@ -400,9 +426,9 @@ class MySQLQueries:
             "WHERE MOD(canary_rn, %s) = 0 ORDER BY canary_rn"
         )
         everything = [_mysql_read(f) for f in (*plan.key, *plan.exact, *plan.loose)]
-        loose = [_mysql_read(f) for f in (*plan.key, *plan.loose)]
+        loose_reads = [_mysql_read(f) for f in (*plan.key, *plan.loose)]
         self._select_all = f"SELECT {', '.join(everything)} FROM {table}"
-        self._select_loose = f"SELECT {', '.join(loose)} FROM {table}"
+        self._select_loose = f"SELECT {', '.join(loose_reads)} FROM {table}"
 
     @staticmethod
     def _key_expression(field: Field) -> str:
@@ -456,11 +482,17 @@ class MySQLQueries:
         return _ints(found)
 
     def summarize(
-        self, connection: pymysql.Connection[Any], rng: Range, cutoff: datetime | None
+        self,
+        connection: pymysql.Connection[Any],
+        rng: Range,
+        cutoff: datetime | None,
+        *,
+        loose: bool = True,
     ) -> Summary:
         where, params = self._where(rng, cutoff)
+        query = self._summary if loose or not self.plan.loose else self._summary_exact
         with connection.cursor() as cursor:
-            cursor.execute(f"{self._summary} {where}", params)
+            cursor.execute(f"{query} {where}", params)
             return _summary(cursor.fetchone())
 
     def cuts(
@@ -534,17 +566,22 @@ def _pg_render(field: Field) -> tuple[str, bool]:
     if mode in ("number", "bool", "float"):
         if family == "bool":
             return f"CASE WHEN {column} THEN '1' ELSE '0' END", False
-        if family == "decimal":
+        if family == "decimal" and (field.trim or mode != "number"):
             return _PG_DECIMAL.format(f"{column}::text"), False
         return f"{column}::text", False
     if mode == "bytes":
         return f"encode({column}, 'hex')", False
     if mode in ("date", "datetime"):
-        pattern = "YYYY-MM-DD" if mode == "date" else "YYYY-MM-DD HH24:MI:SS.US"
-        # infinity has no to_char form: its own text keeps it apart from NULL
+        pattern, first = (
+            ("YYYY-MM-DD", "0001-01-01")
+            if mode == "date"
+            else ("YYYY-MM-DD HH24:MI:SS.US", "0001-01-01 00:00:00")
+        )
+        # to_char prints neither infinity nor the era (44 BC would read as AD 44): those
+        # keep their own text, which no MySQL value renders to.
         return (
-            f"CASE WHEN isfinite({column}) THEN to_char({column}, '{pattern}') "
-            f"ELSE {column}::text END",
+            f"CASE WHEN {column} >= '{first}' AND {column} < 'infinity' "
+            f"THEN to_char({column}, '{pattern}') ELSE {column}::text END",
             False,
         )
     return f"{column}::text", True  # text, json, astext
@@ -553,6 +590,8 @@ def _pg_render(field: Field) -> tuple[str, bool]:
 def _pg_token(field: Field) -> str:
     text, prefixed = _pg_render(field)
     body = f"char_length({text}) || ':' || {text}" if prefixed else f"{text} || ','"
+    if not field.nullable:
+        return body
     return f"CASE WHEN {_i(field.name)} IS NULL THEN '~' ELSE coalesce({body}, '?') END"
 
 
@@ -581,14 +620,15 @@ class PostgresQueries:
         ]
         key_names = [_i(f.name) for f in plan.key]
         table = _i(plan.table)
-        sums = [_pg_hash_sum((*plan.key, *plan.exact))]
-        sums.append(_pg_hash_sum((*plan.key, *plan.loose)) if plan.loose else "0")
+        exact = _pg_hash_sum((*plan.key, *plan.exact))
+        loose = _pg_hash_sum((*plan.key, *plan.loose)) if plan.loose else "0"
         bounds = (
             f", min({key_names[0]}), max({key_names[0]})"
             if len(plan.key) == 1 and plan.key[0].mode == "number"
             else ""
         )
-        self._summary = f"SELECT count(*), {', '.join(sums)}{bounds} FROM {table}"
+        self._summary = f"SELECT count(*), {exact}, {loose}{bounds} FROM {table}"
+        self._summary_exact = f"SELECT count(*), {exact}, NULL{bounds} FROM {table}"
         self._order = ", ".join(self._keys)
         self._row = f"({', '.join(self._keys)})" if len(self._keys) > 1 else self._keys[0]
         self._cuts = (
@@ -597,9 +637,9 @@ class PostgresQueries:
             "WHERE canary_rn %% %s = 0 ORDER BY canary_rn"
         )
         everything = [_pg_read(f) for f in (*plan.key, *plan.exact, *plan.loose)]
-        loose = [_pg_read(f) for f in (*plan.key, *plan.loose)]
+        loose_reads = [_pg_read(f) for f in (*plan.key, *plan.loose)]
         self._select_all = f"SELECT {', '.join(everything)} FROM {table}"
-        self._select_loose = f"SELECT {', '.join(loose)} FROM {table}"
+        self._select_loose = f"SELECT {', '.join(loose_reads)} FROM {table}"
 
     def _where(self, rng: Range, cutoff: datetime | None) -> tuple[str, list[object]]:
         clauses: list[str] = []
@@ -625,10 +665,16 @@ class PostgresQueries:
         return _ints(found)
 
     def summarize(
-        self, connection: psycopg.Connection[Any], rng: Range, cutoff: datetime | None
+        self,
+        connection: psycopg.Connection[Any],
+        rng: Range,
+        cutoff: datetime | None,
+        *,
+        loose: bool = True,
     ) -> Summary:
         where, params = self._where(rng, cutoff)
-        query = f"{self._summary} {where}".encode()
+        chosen = self._summary if loose or not self.plan.loose else self._summary_exact
+        query = f"{chosen} {where}".encode()
         return _summary(connection.execute(query, params).fetchone())
 
     def cuts(

@@ -83,13 +83,15 @@ class Summary:
     is identical on both engines when the values mean the same; ``loose`` sums a hash
     over the key and the columns that may be rendered differently for equal values (JSON,
     floats, columns with a tolerance). Equal sums prove equal rows; unequal ``loose``
-    sums only mean "look closer". ``low``/``high`` are the smallest and largest key in
-    the range for single integer keys (``None`` otherwise, or when the range is empty).
+    sums only mean "look closer"; ``None`` means the loose sum was not computed (then the
+    loose columns must be compared row by row). ``low``/``high`` are the smallest and
+    largest key in the range for single integer keys (``None`` otherwise, or when the
+    range is empty).
     """
 
     count: int
     exact: int
-    loose: int = 0
+    loose: int | None = 0
     low: int | None = None
     high: int | None = None
 
@@ -105,11 +107,13 @@ def decide(mysql: Summary, postgres: Summary, download_below: int) -> Action:
     """The next step for a range, from both sides' summaries."""
     if download_below < 1:
         raise ValueError(f"download_below must be >= 1, got {download_below}")
+    if mysql.count == postgres.count == 0:
+        return Action.EQUAL
     if mysql.count != postgres.count or mysql.exact != postgres.exact:
         if max(mysql.count, postgres.count) <= download_below:
             return Action.DOWNLOAD
         return Action.SPLIT
-    if mysql.loose != postgres.loose:
+    if mysql.loose is None or postgres.loose is None or mysql.loose != postgres.loose:
         return Action.LOOSE
     return Action.EQUAL
 

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Sequence
 from typing import Any
 
@@ -122,8 +123,91 @@ def _short(value: object, width: int = 32) -> str:
     return text if len(text) <= width else text[: width - 1] + "…"
 
 
+def _literal(value: object, width: int = 32) -> str:
+    """A value as a JSON literal (quotes show spaces and empty strings), NULL for None."""
+    if value is None:
+        return "NULL"
+    return _short(json.dumps(value, ensure_ascii=False, separators=(",", ":")), width)
+
+
+def _key(key: object) -> str:
+    if isinstance(key, list):
+        return "(" + ", ".join(_short(part, 24) for part in key) + ")"
+    return _short(key, 40)
+
+
+def tables(report: dict[str, Any]) -> str:
+    """A tables report: verdict, row counts, differences by kind, then the samples."""
+    key = ", ".join(report["key"])
+    lines = [
+        f"canary tables diff  MySQL {report['mysql_table']} vs PostgreSQL {report['pg_table']}"
+        f"  key ({key})  report {report.get('id', '-')}",
+        f"verdict: {report['verdict'].upper()}",
+    ]
+    lines += [f"  - {reason}" for reason in report["reasons"]]
+    lines.append("")
+    rows = report["rows"]
+    lines += table(
+        [
+            ("rows", rows["mysql"], rows["postgres"]),
+            ("only in this table", report["only_in_mysql"], report["only_in_postgres"]),
+        ],
+        header=("", "mysql", "postgres"),
+    )
+    lines.append(f"rows in both that differ: {report['different']:,}")
+    columns = report.get("columns") or []
+    lines += ["", f"columns compared ({len(columns)}): {', '.join(columns) or '-'}"]
+    if report.get("ignored"):
+        lines.append(f"ignored: {', '.join(report['ignored'])}")
+    if report.get("older_than") is not None:
+        lines.append(f"only rows older than {report['older_than']:g} s")
+    recheck = report.get("recheck") or {}
+    if recheck.get("enabled") and recheck.get("candidates"):
+        note = recheck.get("skipped") or (
+            f"{recheck['cleared']:,} of {recheck['candidates']:,} differing rows were equal "
+            f"when read again after {recheck['delay_s']:g} s"
+        )
+        lines.append(f"recheck: {note}")
+    stats = report.get("stats") or {}
+    if stats:
+        lines.append(
+            f"{stats['seconds']:,.2f} s, {stats['rows_per_s']:,.0f} rows/s; "
+            f"{stats['ranges_checked']:,} key ranges checksummed, "
+            f"{stats['ranges_downloaded']:,} downloaded, {stats['ranges_streamed']:,} "
+            f"streamed; {stats['rows_compared']:,} rows compared one by one"
+        )
+    causes = report.get("causes") or {}
+    if causes:
+        lines += ["", "likely causes of the differing values"]
+        lines += table(list(causes.items()))
+    samples = report["samples"]
+    for label, engine in (("only_in_mysql", "MySQL"), ("only_in_postgres", "PostgreSQL")):
+        if samples[label]:
+            lines += ["", f"only in {engine} (first {len(samples[label])} of {report[label]:,})"]
+            lines += [f"  {_key(k)}" for k in samples[label]]
+    if samples["different"]:
+        shown = len(samples["different"])
+        lines += ["", f"different (first {shown} of {report['different']:,})"]
+        rows_out: list[tuple[object, ...]] = []
+        for sample in samples["different"]:
+            for column, diff in sample["columns"].items():
+                rows_out.append(
+                    (
+                        _key(sample["key"]),
+                        column,
+                        _literal(diff["mysql"]),
+                        _literal(diff["postgres"]),
+                        diff.get("cause", ""),
+                    )
+                )
+        lines += table(rows_out, header=("key", "column", "mysql", "postgres", "cause"))
+    return "\n".join(lines)
+
+
 def render(report: dict[str, Any]) -> str:
     """Any stored report as text."""
     if report.get("kind") == "stream":
         return stream(report)
+    if report.get("kind") == "tables":
+        return tables(report)
     return "\n".join(f"{key}: {value}" for key, value in report.items())

@@ -47,7 +47,7 @@ class Spec:
     mysql_table: str
     pg_table: str
     key: tuple[Column, ...]
-    columns: tuple[Column, ...]  # compared non-key columns, exact ones first, then loose
+    columns: tuple[Column, ...]  # compared non-key columns, in the MySQL table's order
     ignored: tuple[str, ...]
     only_in_mysql: tuple[str, ...]  # columns one table has and the other lacks (not ignored)
     only_in_postgres: tuple[str, ...]
@@ -64,6 +64,11 @@ class Spec:
     @property
     def loose(self) -> tuple[Column, ...]:
         return tuple(c for c in self.columns if c.loose)
+
+    @property
+    def read_order(self) -> tuple[Column, ...]:
+        """The compared columns in the order rows are read: exact ones, then loose ones."""
+        return (*self.exact, *self.loose)
 
     def plan(self, side: str) -> Plan:
         """The read plan of ``"mysql"`` or ``"postgres"``."""
@@ -135,14 +140,36 @@ def _column(
             f"key column {name!r} must be an integer or text on both sides "
             f"(MySQL {mysql.type_name}, PostgreSQL {postgres.type_name})"
         )
+    if key and (mysql.nullable or postgres.nullable):
+        engine = "MySQL" if mysql.nullable else "PostgreSQL"
+        raise UsageError(
+            f"key column {name!r} allows NULL in {engine}: a key with NULLs is not unique "
+            "there; name the primary key or a unique key of NOT NULL columns"
+        )
+    trim = _needs_trim(mysql, postgres)
     return Column(
         name=name,
-        mysql=Field(mysql.name, mysql.family, mode, mysql.byte_order),
-        postgres=Field(postgres.name, postgres.family, mode, postgres.byte_order),
+        mysql=Field(
+            mysql.name, mysql.family, mode, mysql.byte_order, mysql.nullable, trim, mysql.utf8
+        ),
+        postgres=Field(
+            postgres.name, postgres.family, mode, postgres.byte_order, postgres.nullable, trim
+        ),
         kind=kind,
         tolerance=tolerance,
         loose=mode in ("json", "float") or not tolerance.exact,
     )
+
+
+def _needs_trim(mysql: SourceColumn, postgres: SourceColumn) -> bool:
+    """Whether decimals must drop trailing zeros to read alike: not when both sides print
+    the same number of places (DECIMAL(12,2) vs NUMERIC(12,2), or an integer vs scale 0)."""
+    scales = {c.scale for c in (mysql, postgres) if c.family == "decimal"}
+    if not scales or None in scales:
+        return True
+    if mysql.family == postgres.family == "decimal":
+        return len(scales) != 1
+    return scales != {0}
 
 
 def _check_unique(key: Sequence[str], table: SourceTable, engine: str) -> None:
@@ -162,6 +189,7 @@ def build_spec(
     columns: Sequence[str] | None,
     rule: TableRule,
     need_age: bool,
+    rule_name: str = "<table>",
 ) -> Spec:
     """Pair the two tables' columns; every problem is a UsageError naming the column."""
     if not key:
@@ -212,13 +240,12 @@ def build_spec(
             _find(name, theirs, "PostgreSQL", postgres.name),
         )
         compared.append(_column(name, *pair, rule, key=False))
-    compared.sort(key=lambda column: column.loose)  # stable: exact first, then loose
     age = None
     if need_age:
         if rule.age_column is None:
             raise UsageError(
                 "--older-than needs the table's age column: set age_column in "
-                "[tables.rules.<table>] of the configuration"
+                f"[tables.rules.{rule_name}] of the configuration"
             )
         young = (
             _find(rule.age_column, mine, "MySQL", mysql.name),

@@ -11,6 +11,8 @@ and the rule disagree).
 from __future__ import annotations
 
 import json
+import json.scanner
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -50,7 +52,17 @@ def _reject_constant(name: str) -> object:
     raise ValueError(name)
 
 
-_DECODER = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+_LOCAL = threading.local()
+
+
+def _scanner() -> Callable[[str, int], tuple[object, int]]:
+    """This thread's C JSON scanner (it keeps a key memo, so threads do not share one)."""
+    scan: Callable[[str, int], tuple[object, int]] | None = getattr(_LOCAL, "scan", None)
+    if scan is None:
+        decoder = json.JSONDecoder(parse_float=Decimal, parse_constant=_reject_constant)
+        # typeshed types the argument as a scanner; it takes any object with its hooks.
+        scan = _LOCAL.scan = json.scanner.make_scanner(decoder)  # type: ignore[arg-type]
+    return scan
 
 
 def _as_utc(value: object) -> object:
@@ -90,24 +102,41 @@ class RowComparer:
         ]
 
     def diff(self, mysql: Sequence[object], postgres: Sequence[object]) -> Difference:
-        """The differing columns as ``{name: (mysql value, pg value)}``; empty when equal."""
-        for index, (a, b) in enumerate(zip(mysql, postgres, strict=True)):
+        """The differing columns as ``{name: (mysql value, pg value)}``; empty when equal.
+
+        Takes the values as read; the first check needs no conversion, because values of
+        one type that are ``==`` are equal whatever the column's kind (floats arrive as
+        the text their checksum hashed)."""
+        for index, first in enumerate(mysql):
+            a, b = first, postgres[index]
             if type(a) is type(b) and a == b:
                 continue
+            convert = self._converters[index]
+            if convert is not None:
+                a, b = convert(a), convert(b)
+                if type(a) is type(b) and a == b:
+                    continue
             if self._json[index] and _json_equal(a, b):
                 continue
-            if not equal(
-                a, b, self._kinds[self._names[index]], self._tolerances[self._names[index]]
-            ):
+            name = self._names[index]
+            if not equal(a, b, self._kinds[name], self._tolerances[name]):
                 break
         else:
             return {}
         return compare_rows(
-            dict(zip(self._names, mysql, strict=True)),
-            dict(zip(self._names, postgres, strict=True)),
+            dict(zip(self._names, self.convert(mysql), strict=True)),
+            dict(zip(self._names, self.convert(postgres), strict=True)),
             kinds=self._kinds,
             tolerances=self._tolerances,
         )
+
+
+def _decode(text: str) -> object:
+    """JSON text as Python values, numbers as int/Decimal, as ``equal`` parses it."""
+    value, end = _scanner()(text, 0)
+    if end != len(text) and text[end:].strip(" \t\n\r"):
+        raise ValueError("extra data after the JSON value")
+    return value
 
 
 def _json_equal(a: object, b: object) -> bool:
@@ -117,8 +146,8 @@ def _json_equal(a: object, b: object) -> bool:
     if "true" in a or "false" in a or "true" in b or "false" in b:
         return False
     try:
-        return bool(_DECODER.decode(a) == _DECODER.decode(b))
-    except (ValueError, RecursionError):
+        return bool(_decode(a.strip(" \t\n\r")) == _decode(b.strip(" \t\n\r")))
+    except (ValueError, RecursionError, StopIteration):
         return False
 
 
@@ -162,7 +191,7 @@ def merge(
             right = next(theirs, None)
         else:
             outcome.rows += 2
-            differing = comparer.diff(comparer.convert(left[1]), comparer.convert(right[1]))
+            differing = comparer.diff(left[1], right[1])
             if differing:
                 outcome.different.append((left[0], differing))
             left = next(mine, None)

@@ -56,6 +56,7 @@ def tables_report(
     recheck: Recheck,
     older_than: float | None,
     seconds: float,
+    loose_sums_skipped: bool = False,
 ) -> dict[str, Any]:
     """The JSON report; fields beyond §7 (id, created_at, table, kinds, ignored, causes,
     different_columns, schema, older_than, recheck, stats, and a cause per differing
@@ -104,5 +105,6 @@ def tables_report(
             "ranges_streamed": stats.streamed,
             "depth": stats.depth,
             "rows_compared": tally.rows_compared,
+            "loose_sums_skipped": loose_sums_skipped,
         },
     }

@@ -70,7 +70,9 @@ def diff_tables(
     started = time.monotonic()
     now = datetime.now(UTC)
     cutoff = None if older_than is None else now - timedelta(seconds=older_than)
-    spec = _spec(settings, mine, theirs, key, wanted, rule, need_age=older_than is not None)
+    spec = _spec(
+        settings, mine, theirs, key, wanted, rule, need_age=older_than is not None, label=label
+    )
     say(
         f"MySQL {mine} vs PostgreSQL {theirs}: key {', '.join(c.name for c in spec.key)}, "
         f"{len(spec.columns)} columns ({len(spec.loose)} compared row by row when their "
@@ -115,6 +117,7 @@ def diff_tables(
         recheck=outcome_of_recheck,
         older_than=older_than,
         seconds=seconds,
+        loose_sums_skipped=probe.skip_loose_sums,
     )
     say(
         f"done in {seconds:,.1f} s: {stats.rows[0]:,} MySQL rows, {stats.rows[1]:,} PostgreSQL "
@@ -158,6 +161,7 @@ def _spec(
     rule: TableRule,
     *,
     need_age: bool,
+    label: str,
 ) -> Spec:
     connection = mysql.connect(settings.mysql)
     try:
@@ -177,7 +181,9 @@ def _spec(
             f"unknown table {theirs!r}: PostgreSQL database {settings.postgres.database!r} at "
             f"{settings.postgres.address} has no such table"
         )
-    return build_spec(left, right, key=key, columns=columns, rule=rule, need_age=need_age)
+    return build_spec(
+        left, right, key=key, columns=columns, rule=rule, need_age=need_age, rule_name=label
+    )
 
 
 def _roots(probe: TablesProbe, spec: Spec, segments: int) -> list[Range]:

@@ -509,7 +509,8 @@ def test_older_than_needs_an_age_column(services: Services, tables: Callable[[st
         ({"key": ["nope"]}, "unknown column 'nope' in MySQL table"),
         ({"key": ["id"], "columns": ["amount", "zzz"]}, "unknown column 'zzz'"),
         ({"key": ["amount"]}, "key column 'amount' must be an integer or text"),
-        ({"key": ["name"]}, "not unique"),
+        ({"key": ["name"]}, "key column 'name' allows NULL in MySQL"),
+        ({"key": ["grp"]}, r"key \(grp\) is not unique in MySQL table"),
         ({"key": ["id"], "pg_table": "no_such_table_here"}, "unknown table 'no_such_table_here'"),
     ],
 )
@@ -518,6 +519,8 @@ def test_usage_errors_name_what_is_wrong(
 ) -> None:
     table = tables("tbl_err")
     _small_pair(services, table, rows=3)
+    _mysql_execute(services, (f"ALTER TABLE `{table}` ADD COLUMN grp INT NOT NULL DEFAULT 1", ()))
+    _pg_execute(services, (f"ALTER TABLE {table} ADD COLUMN grp INT NOT NULL DEFAULT 1", ()))
     with pytest.raises(UsageError, match=message):
         diff_tables(_settings(services, table), table=table, store=False, **arguments)
 
@@ -551,8 +554,7 @@ def test_columns_only_on_one_side_fail_unless_chosen_and_reports_are_stored(
         assert report["columns"] == ["amount", "doc"]
         with postgres.connect(settings.postgres) as connection:
             stored = connection.execute(
-                f"SELECT kind, verdict, body ->> 'mysql_table' FROM {store}.reports "  # noqa: S608
-                "WHERE id = %s",
+                f"SELECT kind, verdict, body ->> 'mysql_table' FROM {store}.reports WHERE id = %s",
                 (report["id"],),
             ).fetchone()
         assert stored == ("tables", "pass", table)

@@ -4,6 +4,7 @@ walk finds exactly the differing keys, whatever they are."""
 from __future__ import annotations
 
 import hashlib
+import itertools
 from collections.abc import Callable, Sequence
 from concurrent.futures import Executor, Future
 from dataclasses import dataclass
@@ -70,7 +71,7 @@ def _bounded(keys: st.SearchStrategy[Key]) -> st.SearchStrategy[Range]:
 def _assert_partition(rng: Range, pieces: Sequence[Range], probes: Sequence[Key]) -> None:
     assert pieces[0].lo == rng.lo
     assert pieces[-1].hi == rng.hi
-    for before, after in zip(pieces, pieces[1:], strict=False):
+    for before, after in itertools.pairwise(pieces):
         assert before.hi == after.lo  # contiguous: no gap, no overlap
         assert before.hi is not None
     for piece in pieces:
@@ -101,7 +102,7 @@ def test_value_cuts_make_equal_pieces_within_the_bounds(low: int, width: int, pa
     assert all(low < cut <= high for cut in cuts)
     assert len(cuts) <= parts - 1
     edges = [low, *cuts, high + 1]
-    sizes = [b - a for a, b in zip(edges, edges[1:], strict=False)]
+    sizes = [b - a for a, b in itertools.pairwise(edges)]
     assert max(sizes) <= -(-(width + 1) // parts)
     if width >= 1:
         assert cuts  # two keys or more can always be split
@@ -131,6 +132,8 @@ def test_decide() -> None:
     assert decide(same, Summary(10, 124, 7), 10) is Action.DOWNLOAD
     assert decide(same, Summary(9, 123, 7), 10) is Action.DOWNLOAD
     assert decide(same, Summary(10, 123, 8), 1) is Action.LOOSE
+    assert decide(same, Summary(10, 123, None), 1) is Action.LOOSE  # not computed: verify
+    assert decide(Summary(0, 0, None), Summary(0, 0, None), 1) is Action.EQUAL
     assert decide(Summary(0, 0), Summary(0, 0), 1) is Action.EQUAL
 
 
