@@ -78,6 +78,22 @@ def produce(
     )
 
 
+def empty_tables(settings: Settings, *, offsets: bool = False) -> None:
+    """Remove every row of the configured orders tables (and the ring path's stored
+    offsets when ``offsets``): a fresh start for a demo or a benchmark run."""
+    connection = mysql.connect(settings.mysql)
+    try:
+        with mysql.translated(settings.mysql), connection.cursor() as cursor:
+            cursor.execute(f"TRUNCATE TABLE `{settings.mysql.table}`")
+        connection.commit()
+    finally:
+        connection.close()
+    with postgres.connect(settings.postgres) as pg, postgres.translated(settings.postgres):
+        pg.execute(f"TRUNCATE TABLE {settings.postgres.table}")
+        if offsets:
+            pg.execute(f"TRUNCATE TABLE {settings.postgres.offsets_table}")
+
+
 def ensure_source_topic(settings: Settings) -> None:
     bootstrap = settings.kafka.bootstrap
     admin.ensure_topic(

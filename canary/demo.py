@@ -21,7 +21,6 @@ from canary.config import Settings
 from canary.diff.run import diff_stream
 from canary.errors import CanaryError
 from canary.handlers.divergent import RATE_VARIABLE
-from sinks import mysql, postgres
 
 Say = Callable[[str], None]
 DIVERGENT_HANDLER = "canary.handlers.divergent:to_row"
@@ -56,7 +55,7 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say) -> dict[str, An
     say(f"== canary demo, run {run_id}")
     say(f"-- 1/4 tables: {demo.mysql.table} in MySQL and PostgreSQL, emptied")
     app.init_databases(demo)
-    _empty_tables(demo)
+    app.empty_tables(demo)
     app.ensure_source_topic(demo)
     injected = (
         f" (ring diverges on {100 * options.divergence:g} % of keys)" if options.divergence else ""
@@ -74,18 +73,6 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say) -> dict[str, An
     _wait(processes, say)
     say("-- 4/4 stream diff")
     return diff_stream(demo, run_id=run_id, grace=0.0, until_idle=0.0)
-
-
-def _empty_tables(settings: Settings) -> None:
-    connection = mysql.connect(settings.mysql)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(f"TRUNCATE TABLE `{settings.mysql.table}`")
-        connection.commit()
-    finally:
-        connection.close()
-    with postgres.connect(settings.postgres) as pg:
-        pg.execute(f"TRUNCATE TABLE {settings.postgres.table}")
 
 
 def _start_paths(

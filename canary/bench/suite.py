@@ -23,7 +23,6 @@ from canary.core.join import StreamJoin
 from canary.core.stats import summarize
 from canary.diff.stream import ReadOptions, read_run
 from canary.errors import CanaryError
-from sinks import mysql, postgres
 
 Say = Callable[[str], None]
 _JOIN = 6.0  # seconds for a new process to start and join its group
@@ -79,14 +78,14 @@ def run_bench(settings: Settings, options: BenchOptions, say: Say) -> dict[str, 
         bench, bench.kafka.source_topic, options.messages, f"bench-consume-{stamp}"
     )
     rows = limits.sample_rows(min(options.messages, 20_000))
-    _empty(bench)
+    app.empty_tables(bench, offsets=True)
     pg_limit = limits.postgres_upsert(bench, rows)
     my_limit = limits.mysql_upsert(bench, rows)
 
     throughput: dict[str, float] = {}
     rss: dict[str, float] = {}
     for kind in children.KINDS:
-        _empty(bench)
+        app.empty_tables(bench, offsets=True)
         say(f"throughput: {kind} alone on {options.messages:,} messages")
         result = _checked(
             children.run(
@@ -134,25 +133,12 @@ def _checked(result: children.ChildResult) -> children.ChildResult:
     return result
 
 
-def _empty(settings: Settings) -> None:
-    connection = mysql.connect(settings.mysql)
-    try:
-        with connection.cursor() as cursor:
-            cursor.execute(f"TRUNCATE TABLE `{settings.mysql.table}`")
-        connection.commit()
-    finally:
-        connection.close()
-    with postgres.connect(settings.postgres) as pg:
-        pg.execute(f"TRUNCATE TABLE {settings.postgres.table}")
-        pg.execute(f"TRUNCATE TABLE {settings.postgres.offsets_table}")
-
-
 def _on_fresh_topic(settings: Settings, name: str) -> Settings:
     fresh = settings.model_copy(
         update={"kafka": settings.kafka.model_copy(update={"source_topic": name})}
     )
     app.ensure_source_topic(fresh)
-    _empty(fresh)
+    app.empty_tables(fresh, offsets=True)
     return fresh
 
 

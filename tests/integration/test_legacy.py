@@ -22,7 +22,7 @@ from typing import Any
 
 import orjson
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
+from confluent_kafka import Consumer, Message, TopicPartition
 
 from canary import app
 from canary.config import Settings
@@ -37,6 +37,7 @@ from canary.paths.outbox import Outbox
 from canary.paths.runtime import StopFlag
 from sinks import mysql
 from sinks.schema import KEY, SinkRow
+from tests.topics import published, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -167,50 +168,9 @@ def _source_ends(settings: Settings) -> dict[int, int]:
     return {span.partition: span.high for span in spans}
 
 
-def _published(settings: Settings, topic: str) -> int:
-    """Messages in ``topic`` (sum of the partitions' high minus low watermarks)."""
-    return sum(span.messages for span in admin.watermarks(settings.kafka.bootstrap, topic))
-
-
-def _read_topic(settings: Settings, topic: str, timeout: float = 60.0) -> list[Message]:
-    """Every message of ``topic``: a fresh consumer (uuid group, earliest) reads each
-    partition up to the high watermark it had when the read began."""
-    bootstrap = settings.kafka.bootstrap
-    ends = {s.partition: s.high for s in admin.watermarks(bootstrap, topic) if s.messages}
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"test-read-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "enable.partition.eof": False,
-        }
-    )
-    messages: list[Message] = []
-    try:
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-        remaining = dict(ends)
-        deadline = time.monotonic() + timeout
-        while remaining:
-            if time.monotonic() > deadline:
-                pytest.fail(f"could not read {topic} up to its watermarks {ends}")
-            for message in consumer.consume(num_messages=1000, timeout=0.5):
-                error = message.error()
-                assert error is None, f"reading {topic}: {error}"
-                messages.append(message)
-                partition, offset = message.partition(), message.offset()
-                assert partition is not None
-                assert offset is not None
-                if partition in remaining and offset + 1 >= remaining[partition]:
-                    del remaining[partition]
-    finally:
-        consumer.close()
-    return messages
-
-
 def _compare_events(settings: Settings, run_id: str) -> list[CompareEvent]:
     """The compare events of ``run_id`` on this test's compare topic, decoded."""
-    events = [decode_event(m.value()) for m in _read_topic(settings, settings.kafka.compare_topic)]
+    events = [decode_event(m.value()) for m in read_topic(settings, settings.kafka.compare_topic)]
     return [event for event in events if event.run == run_id]
 
 
@@ -254,7 +214,7 @@ class Source:
 
     @classmethod
     def read(cls, settings: Settings) -> Source:
-        messages = _read_topic(settings, settings.kafka.source_topic)
+        messages = read_topic(settings, settings.kafka.source_topic)
         return cls({_coord(m): m for m in messages})
 
     def coordinate_of(self) -> dict[bytes, Coord]:
@@ -383,10 +343,10 @@ def test_a_rerun_after_sigkill_completes_the_table_and_only_repeats_events(
 
     # A smaller batch keeps the first run busy long enough to be killed in the middle.
     first = _start(isolated, tmp_path, "crash", until_idle=None, batch_size=10)
-    _wait_for("half of the events", lambda: _published(isolated, compare) >= COUNT // 2, first)
+    _wait_for("half of the events", lambda: published(isolated, compare) >= COUNT // 2, first)
     first.process.send_signal(signal.SIGKILL)
     assert first.wait().code == -signal.SIGKILL
-    assert _published(isolated, compare) < COUNT, "killed too late"
+    assert published(isolated, compare) < COUNT, "killed too late"
 
     rerun = _run(isolated, tmp_path, "crash")
 
@@ -420,7 +380,7 @@ def test_two_members_share_the_partitions_and_one_leaving_loses_nothing(
     _produce(isolated)
     _wait_for(
         "a quarter of the events",
-        lambda: _published(isolated, compare) >= COUNT // 4,
+        lambda: published(isolated, compare) >= COUNT // 4,
         leaving,
         staying,
     )
@@ -466,7 +426,7 @@ def test_malformed_messages_are_dead_lettered_and_the_path_goes_on(
     assert result.counter("rows written") == 60
     assert result.counter("dead-lettered") == 2
     assert result.counter("errors") == 0
-    letters = _read_topic(isolated, isolated.kafka.dlq_topic)
+    letters = read_topic(isolated, isolated.kafka.dlq_topic)
     assert [(m.key(), m.value()) for m in letters] == malformed
     reasons = []
     for message, offset in zip(letters, (30, 31), strict=True):
@@ -495,7 +455,7 @@ def test_sigterm_commits_so_a_rerun_reads_nothing_twice(isolated: Settings, tmp_
 
     # Stopped in the middle: the rerun starts exactly where the graceful stop ended.
     first = _start(isolated, tmp_path, "term", until_idle=None, batch_size=10)
-    _wait_for("a quarter of the events", lambda: _published(isolated, compare) >= COUNT // 4, first)
+    _wait_for("a quarter of the events", lambda: published(isolated, compare) >= COUNT // 4, first)
     first.process.send_signal(signal.SIGTERM)
     stopped = first.wait()
     assert stopped.code == 0, stopped.stderr
@@ -506,7 +466,7 @@ def test_sigterm_commits_so_a_rerun_reads_nothing_twice(isolated: Settings, tmp_
 
     # Stopped after everything is done: the next rerun has nothing left to read.
     second = _start(isolated, tmp_path, "term", until_idle=None)
-    _wait_for("every event", lambda: _published(isolated, compare) >= COUNT, second)
+    _wait_for("every event", lambda: published(isolated, compare) >= COUNT, second)
     second.process.send_signal(signal.SIGTERM)
     finished = second.wait()
     assert finished.code == 0, finished.stderr

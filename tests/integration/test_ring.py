@@ -25,7 +25,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from confluent_kafka import OFFSET_BEGINNING, Consumer, Message, TopicPartition
 
 from canary import app
 from canary.config import Settings
@@ -37,6 +36,7 @@ from canary.kafka import admin
 from canary.paths import checkpoint
 from sinks import postgres
 from sinks.schema import KEY, VERSION
+from tests.topics import published, read_topic
 
 pytestmark = pytest.mark.integration
 
@@ -164,49 +164,9 @@ def _wait_for(what: str, condition: Callable[[], bool], timeout: float = 60.0) -
 # --- reading what the runs left behind --------------------------------------------------
 
 
-def _published(settings: Settings, topic: str) -> int:
-    return sum(span.messages for span in admin.watermarks(settings.kafka.bootstrap, topic))
-
-
 def _highs(settings: Settings) -> dict[int, int]:
     spans = admin.watermarks(settings.kafka.bootstrap, settings.kafka.source_topic)
     return {span.partition: span.high for span in spans}
-
-
-def _read_topic(settings: Settings, topic: str, timeout: float = 60.0) -> list[Message]:
-    """Every message of ``topic``, each partition in offset order: a fresh consumer
-    (uuid group, from the beginning) reads up to the high watermarks seen at the start."""
-    bootstrap = settings.kafka.bootstrap
-    ends = {s.partition: s.high for s in admin.watermarks(bootstrap, topic) if s.messages}
-    consumer = Consumer(
-        {
-            "bootstrap.servers": bootstrap,
-            "group.id": f"test-read-{uuid.uuid4().hex}",
-            "auto.offset.reset": "earliest",
-            "enable.auto.commit": False,
-            "enable.partition.eof": False,
-        }
-    )
-    messages: list[Message] = []
-    try:
-        consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in ends])
-        remaining = dict(ends)
-        deadline = time.monotonic() + timeout
-        while remaining:
-            if time.monotonic() > deadline:
-                pytest.fail(f"could not read {topic} up to its watermarks {ends}")
-            for message in consumer.consume(num_messages=5000, timeout=0.5):
-                error = message.error()
-                assert error is None, f"reading {topic}: {error}"
-                messages.append(message)
-                partition, offset = message.partition(), message.offset()
-                assert partition is not None
-                assert offset is not None
-                if partition in remaining and offset + 1 >= remaining[partition]:
-                    del remaining[partition]
-    finally:
-        consumer.close()
-    return messages
 
 
 def _compare_events(settings: Settings) -> list[tuple[int, CompareEvent]]:
@@ -214,7 +174,7 @@ def _compare_events(settings: Settings) -> list[tuple[int, CompareEvent]]:
     in the order of that partition."""
     return [
         (message.partition() or 0, decode_event(message.value()))
-        for message in _read_topic(settings, settings.kafka.compare_topic)
+        for message in read_topic(settings, settings.kafka.compare_topic)
     ]
 
 
@@ -260,7 +220,7 @@ class Source:
     @classmethod
     def read(cls, settings: Settings) -> Source:
         keys, values, stamps = {}, {}, {}
-        for message in _read_topic(settings, settings.kafka.source_topic):
+        for message in read_topic(settings, settings.kafka.source_topic):
             coord = (message.topic() or "", message.partition() or 0, message.offset() or 0)
             keys[coord] = message.key() or b""
             values[coord] = message.value() or b""
@@ -437,11 +397,11 @@ def test_sigkill_at_random_moments_loses_nothing_and_only_repeats_events(
     progress = []
 
     for round_number in range(1, 6):
-        before = _published(isolated, compare)
+        before = published(isolated, compare)
         member = _start(isolated, tmp_path, "crash", until_idle=None, workers=2, env=crash_env)
         _wait_for(
             f"run {round_number} to publish",
-            lambda: _published(isolated, compare) > before,  # noqa: B023
+            lambda: published(isolated, compare) > before,  # noqa: B023
         )
         delay = rng.uniform(0.2, 1.5)
         time.sleep(delay)
@@ -455,11 +415,11 @@ def test_sigkill_at_random_moments_loses_nothing_and_only_repeats_events(
             assert 0 <= next_offset <= highs[partition], (partition, next_offset)
         # Everything below a stored offset is in the table and was published.
         table = _table(isolated)
-        published = {(e.src.t, e.src.p, e.src.o) for _, e in _compare_events(isolated)}
+        announced = {(e.src.t, e.src.p, e.src.o) for _, e in _compare_events(isolated)}
         for coord in source.values:
             _, partition, offset = coord
             if offset < stored.get(partition, 0):
-                assert coord in published, f"{coord} is below the stored offset, unpublished"
+                assert coord in announced, f"{coord} is below the stored offset, unpublished"
                 row = table.get(to_row(None, source.values[coord])[KEY])
                 assert row is not None, f"{coord} is below the stored offset, not in the table"
                 assert row[VERSION] >= source.version(coord), coord
@@ -553,7 +513,7 @@ def test_a_member_joining_mid_run_does_not_stall_the_partitions_that_stay(
     compare = isolated.kafka.compare_topic
 
     first = _start(isolated, tmp_path, "A", until_idle=3, workers=4, capacity=1024, env=slow)
-    _wait_for("member A to process", lambda: _published(isolated, compare) >= 500)
+    _wait_for("member A to process", lambda: published(isolated, compare) >= 500)
     second = _start(isolated, tmp_path, "B", until_idle=3, workers=4, capacity=1024, env=slow)
     a, b = first.wait(), second.wait()
 
