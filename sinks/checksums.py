@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, Literal, Protocol, TypeAlias
@@ -52,7 +53,7 @@ from psycopg import sql as pgsql
 
 from canary.config import MySQLSettings, PostgresSettings
 from canary.core.segments import Key, Range, Summary
-from canary.errors import UsageError
+from canary.errors import CanaryError, UsageError
 from sinks import mysql, postgres, reports
 
 Family: TypeAlias = Literal[
@@ -551,6 +552,22 @@ class MySQLQueries:
         return found
 
 
+@contextmanager
+def _readable(table: str) -> Iterator[None]:
+    """A value Python cannot hold (a date BC or at infinity) as a CanaryError naming it."""
+    try:
+        yield
+    except psycopg.DataError as exc:
+        raise UnreadableValue(
+            f"PostgreSQL table {table!r} holds a value that cannot be read for comparison "
+            f"({exc}); no MySQL value can equal it: fix the row or leave the column out"
+        ) from exc
+
+
+class UnreadableValue(CanaryError):
+    """A row value the driver cannot turn into a Python value."""
+
+
 # --- PostgreSQL ----------------------------------------------------------------------------
 
 _PG_DECIMAL = "CASE WHEN position('.' in {0}) > 0 THEN rtrim(rtrim({0}, '0'), '.') ELSE {0} END"
@@ -696,7 +713,11 @@ class PostgresQueries:
         where, params = self._where(rng, cutoff)
         select = self._select_loose if loose_only else self._select_all
         query = f"{select} {where} ORDER BY {self._order}".encode()
-        with connection.transaction(), connection.cursor(name="canary_rows") as cursor:
+        with (
+            _readable(self.plan.table),
+            connection.transaction(),
+            connection.cursor(name="canary_rows") as cursor,
+        ):
             cursor.itersize = STREAM_BATCH
             cursor.execute(query, params)
             while batch := cursor.fetchmany(STREAM_BATCH):
@@ -717,5 +738,6 @@ class PostgresQueries:
                 where += f" AND {_i(self.plan.age)} < %s"
                 params.append(cutoff)
             query = f"{self._select_all} WHERE {where}".encode()
-            found.extend(connection.execute(query, params).fetchall())
+            with _readable(self.plan.table):
+                found.extend(connection.execute(query, params).fetchall())
         return found

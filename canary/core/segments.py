@@ -104,13 +104,14 @@ class Action(enum.Enum):
 
 
 def decide(mysql: Summary, postgres: Summary, download_below: int) -> Action:
-    """The next step for a range, from both sides' summaries."""
+    """The next step for a range, from both sides' summaries: a differing range with
+    fewer than ``download_below`` rows on each side is downloaded, a larger one split."""
     if download_below < 1:
         raise ValueError(f"download_below must be >= 1, got {download_below}")
     if mysql.count == postgres.count == 0:
         return Action.EQUAL
     if mysql.count != postgres.count or mysql.exact != postgres.exact:
-        if max(mysql.count, postgres.count) <= download_below:
+        if max(mysql.count, postgres.count) < download_below:
             return Action.DOWNLOAD
         return Action.SPLIT
     if mysql.loose is None or postgres.loose is None or mysql.loose != postgres.loose:

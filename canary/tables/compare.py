@@ -41,12 +41,6 @@ class Outcome:
     only_in_postgres: list[Key] = field(default_factory=list)
     different: list[tuple[Key, Difference]] = field(default_factory=list)
 
-    def extend(self, other: Outcome) -> None:
-        self.rows += other.rows
-        self.only_in_mysql += other.only_in_mysql
-        self.only_in_postgres += other.only_in_postgres
-        self.different += other.different
-
 
 def _reject_constant(name: str) -> object:
     raise ValueError(name)

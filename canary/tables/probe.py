@@ -94,25 +94,23 @@ class TablesProbe:
             theirs = self.postgres.summarize(
                 self.sessions.postgres(), rng, self.cutoff, loose=loose
             )
-        if (
-            self.spec.loose
-            and loose
-            and mine.count
-            and (mine.count, mine.exact)
-            == (
-                theirs.count,
-                theirs.exact,
-            )
-        ):
-            with self._lock:
-                self._loose_seen += 1
-                self._loose_differ += mine.loose != theirs.loose
-                if (
-                    self._loose_seen >= LOOSE_SAMPLE
-                    and self._loose_differ >= LOOSE_HOPELESS * self._loose_seen
-                ):
-                    self.skip_loose_sums = True
+        if loose and self.spec.loose:
+            self._learn(mine, theirs)
         return mine, theirs
+
+    def _learn(self, mine: Summary, theirs: Summary) -> None:
+        """Count how often loose sums differ where exact ones match; give up on them when
+        that is nearly always."""
+        if not mine.count or (mine.count, mine.exact) != (theirs.count, theirs.exact):
+            return
+        with self._lock:
+            self._loose_seen += 1
+            self._loose_differ += mine.loose != theirs.loose
+            if (
+                self._loose_seen >= LOOSE_SAMPLE
+                and self._loose_differ >= LOOSE_HOPELESS * self._loose_seen
+            ):
+                self.skip_loose_sums = True
 
     def cuts(self, rng: Range, mysql: Summary, postgres: Summary, parts: int) -> Sequence[Key]:
         if self.spec.integer_key:

@@ -14,7 +14,7 @@ from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from canary.config import Settings, TableRule
+from canary.config import Settings, TableRule, TablesSettings
 from canary.core.segments import Range, WalkStats, split_at, value_cuts, walk
 from canary.errors import UsageError
 from canary.tables.columns import Spec, build_spec
@@ -46,13 +46,14 @@ def diff_tables(
     """Compare a MySQL table with a PostgreSQL table by key; the §7 tables report.
 
     ``table`` names both tables unless ``mysql_table``/``pg_table`` say otherwise, and
-    selects the rule ``settings.tables.rules[table]`` (ignored columns, tolerances, age
-    column). ``columns`` limits the compared columns (default: every column both tables
-    have). ``older_than`` compares only rows whose age column is older than that many
-    seconds. With ``recheck`` (default ``settings.tables.recheck``) every differing key
-    is read again after ``tables.recheck_delay`` seconds and counts only if it still
-    differs. The report is stored when ``store``. Raises UsageError (unknown table or
-    column, bad arguments) and ServiceUnavailable.
+    selects the rule ``settings.tables.rules[table]`` (else ``rules[mysql_table]``):
+    ignored columns, tolerances, age column. ``columns`` limits the compared columns
+    (default: every column both tables have). ``older_than`` compares only rows whose age
+    column is older than that many seconds. With ``recheck`` (default
+    ``settings.tables.recheck``) every differing key is read again after
+    ``tables.recheck_delay`` seconds and counts only if it still differs. The report is
+    stored when ``store``. Raises UsageError (unknown table or column, bad arguments) and
+    ServiceUnavailable.
     """
     options = settings.tables
     label, mine, theirs = _names(table, mysql_table, pg_table)
@@ -83,23 +84,7 @@ def diff_tables(
     tally = Tally(json_columns, samples, options.recheck_limit if rechecking else 0)
     outcome_of_recheck = Recheck(enabled=rechecking, delay_s=options.recheck_delay)
     try:
-        roots = _roots(probe, spec, options.segments)
-        shown = _Throttle(say, tally)
-        with ThreadPoolExecutor(options.parallel, thread_name_prefix="canary-tables") as pool:
-            try:
-                stats = walk(
-                    roots,
-                    probe,
-                    parts=options.segments,
-                    download_below=options.download_below,
-                    executor=pool,
-                    settled=lambda done: tally.add(done.outcome),
-                    progress=shown,
-                )
-            except BaseException:
-                pool.shutdown(wait=True, cancel_futures=True)
-                raise
-        shown(stats, final=True)
+        stats = _walk(probe, spec, options, tally, say)
         if rechecking and tally.total:
             tally, outcome_of_recheck = _recheck(
                 probe, tally, json_columns, samples, options.recheck_delay, say
@@ -126,6 +111,29 @@ def diff_tables(
     if store:
         checksums.save_report(settings.postgres, report)
     return report
+
+
+def _walk(
+    probe: TablesProbe, spec: Spec, options: TablesSettings, tally: Tally, say: Progress
+) -> WalkStats:
+    """Every range compared, on a pool of ``options.parallel`` threads, into ``tally``."""
+    shown = _Throttle(say, tally)
+    with ThreadPoolExecutor(options.parallel, thread_name_prefix="canary-tables") as pool:
+        try:
+            stats = walk(
+                _roots(probe, spec, options.segments),
+                probe,
+                parts=options.segments,
+                download_below=options.download_below,
+                executor=pool,
+                settled=lambda done: tally.add(done.outcome),
+                progress=shown,
+            )
+        except BaseException:
+            pool.shutdown(wait=True, cancel_futures=True)
+            raise
+    shown(stats, final=True)
+    return stats
 
 
 def _names(

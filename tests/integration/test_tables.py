@@ -310,6 +310,7 @@ def test_integer_key_finds_every_kind_of_difference_and_nothing_else(
     assert report["key"] == ["id"]
     assert report["stats"]["depth"] >= 2  # it had to recurse to find them
     assert report["stats"]["ranges_streamed"] > 0  # JSON texts differ on every range
+    assert report["stats"]["loose_sums_skipped"] is True  # ...so their sums were dropped
     assert (
         report["recheck"]["candidates"]
         == report["recheck"]["candidates"] - report["recheck"]["cleared"]
@@ -460,6 +461,43 @@ def _small_pair(services: Services, table: str, rows: int = 50) -> None:
         (f"CREATE TABLE {table} (id BIGINT PRIMARY KEY, {PG_COLUMNS})", ()),
         (f"INSERT INTO {table} SELECT g, {PG_BULK} FROM generate_series(1, {rows}) g", ()),
     )
+
+
+def test_json_texts_that_agree_are_settled_by_checksums_alone(
+    services: Services, tables: Callable[[str], str]
+) -> None:
+    table = tables("tbl_json")
+    # JSON_OBJECT and JSONB print {"n": 1, "tags": ["x", 1]} alike (as MySQL 8 does for
+    # most documents): loose sums match, and only the range with a change is streamed.
+    _mysql_execute(
+        services,
+        (f"CREATE TABLE `{table}` (id BIGINT NOT NULL PRIMARY KEY, doc JSON, f DOUBLE) "
+         "CHARSET utf8mb4", ()),
+        (f"INSERT INTO `{table}` SELECT seq, JSON_OBJECT('n', seq, 'tags', JSON_ARRAY('x', "
+         f"seq % 7)), seq / 4e0 FROM seq_1_to_{SMALL}", ()),
+    )  # fmt: skip
+    _pg_execute(
+        services,
+        (f"CREATE TABLE {table} (id BIGINT PRIMARY KEY, doc JSONB, f DOUBLE PRECISION)", ()),
+        (f"INSERT INTO {table} SELECT g, jsonb_build_object('n', g, 'tags', "
+         f"jsonb_build_array('x', g % 7)), g / 4.0::float8 FROM generate_series(1, {SMALL}) g",
+         ()),
+        (f"UPDATE {table} SET doc = jsonb_set(doc, '{{tags,1}}', '99') WHERE id = 4321", ()),
+        (f"UPDATE {table} SET f = f + 1 WHERE id = 17", ()),
+    )  # fmt: skip
+    report = diff_tables(
+        _settings(services, table, below=64, segments=8, ignore=[], tolerances={}),
+        table=table,
+        key=["id"],
+        store=False,
+    )
+    assert report["different"] == 2
+    assert [s["key"] for s in report["samples"]["different"]] == [17, 4321]
+    stats = report["stats"]
+    assert stats["loose_sums_skipped"] is False
+    assert stats["ranges_equal"] == stats["ranges_checked"] - 2  # the two changed ranges
+    assert stats["ranges_streamed"] == 2
+    assert stats["rows_compared"] == 2 * 2 * SMALL // 8
 
 
 def test_older_than_skips_rows_in_flight_and_recheck_clears_settled_ones(

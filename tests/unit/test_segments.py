@@ -128,9 +128,9 @@ def test_range_refuses_to_be_empty() -> None:
 def test_decide() -> None:
     same = Summary(10, 123, 7)
     assert decide(same, same, 5) is Action.EQUAL
-    assert decide(same, Summary(10, 124, 7), 5) is Action.SPLIT
-    assert decide(same, Summary(10, 124, 7), 10) is Action.DOWNLOAD
-    assert decide(same, Summary(9, 123, 7), 10) is Action.DOWNLOAD
+    assert decide(same, Summary(10, 124, 7), 10) is Action.SPLIT
+    assert decide(same, Summary(10, 124, 7), 11) is Action.DOWNLOAD
+    assert decide(same, Summary(9, 123, 7), 11) is Action.DOWNLOAD
     assert decide(same, Summary(10, 123, 8), 1) is Action.LOOSE
     assert decide(same, Summary(10, 123, None), 1) is Action.LOOSE  # not computed: verify
     assert decide(Summary(0, 0, None), Summary(0, 0, None), 1) is Action.EQUAL
