@@ -1,0 +1,97 @@
+"""The types of the table diff's reads: columns as described, fields, plans, the port."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, Literal, Protocol, TypeAlias
+
+from canary.core.segments import Key, Range, Summary
+
+Family: TypeAlias = Literal[
+    "int", "bool", "bit", "decimal", "float", "text", "bytes", "date", "datetime", "json", "other"
+]
+Mode: TypeAlias = Literal[
+    "number", "bool", "text", "bytes", "date", "datetime", "json", "float", "astext"
+]
+Row: TypeAlias = tuple[Any, ...]
+
+# Rows fetched per round trip when streaming a range.
+STREAM_BATCH = 5000
+# Keys per statement when re-reading rows by key.
+KEYS_PER_QUERY = 500
+
+
+@dataclass(frozen=True, slots=True)
+class SourceColumn:
+    """One column as a database describes it."""
+
+    name: str
+    family: Family
+    type_name: str
+    byte_order: bool = False  # plain comparisons on it already follow UTF-8 byte order
+    nullable: bool = True
+    scale: int | None = None  # digits after the point of a DECIMAL/NUMERIC(p, s)
+    utf8: bool = False  # MySQL text already in utf8mb4 (no CONVERT needed)
+
+
+@dataclass(frozen=True, slots=True)
+class SourceTable:
+    name: str
+    columns: tuple[SourceColumn, ...]
+    unique: tuple[frozenset[str], ...]  # column sets (lower case) of primary/unique keys
+
+
+@dataclass(frozen=True, slots=True)
+class Field:
+    """One column of one side as the diff reads it: ``mode`` says how it is rendered."""
+
+    name: str
+    family: Family
+    mode: Mode
+    byte_order: bool = True
+    nullable: bool = True  # False: no NULL marker needed (a NULL text drops the row's hash,
+    # which can only make the sums differ, never hide a difference)
+    trim: bool = True  # strip trailing fractional zeros (off when both scales are equal)
+    utf8: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    """What to read from one side's table."""
+
+    table: str
+    key: tuple[Field, ...]
+    exact: tuple[Field, ...]
+    loose: tuple[Field, ...]
+    age: str | None = None  # column compared with the cutoff: only older rows count
+
+
+class Queries(Protocol):
+    """The reads of one side; every method takes that side's connection."""
+
+    def summarize(
+        self, connection: Any, rng: Range, cutoff: datetime | None, *, loose: bool = True
+    ) -> Summary:
+        """Count and sums of ``rng``; without ``loose`` the loose sum is not computed
+        (``None``) when the plan has loose columns."""
+        ...
+
+    def key_bounds(self, connection: Any) -> tuple[int | None, int | None]:
+        """The smallest and largest value of a single integer key (None: no rows)."""
+        ...
+
+    def cuts(self, connection: Any, rng: Range, cutoff: datetime | None, step: int) -> list[Key]:
+        """The key of every ``step``-th row of ``rng`` in key order."""
+        ...
+
+    def rows(
+        self, connection: Any, rng: Range, cutoff: datetime | None, *, loose_only: bool
+    ) -> Iterator[Row]:
+        """Key values then column values (exact then loose, or loose only), in key order."""
+        ...
+
+    def rows_for(self, connection: Any, keys: Sequence[Key], cutoff: datetime | None) -> list[Row]:
+        """Like ``rows`` with every column, for the given keys, in no particular order."""
+        ...

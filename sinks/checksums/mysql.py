@@ -1,0 +1,340 @@
+"""The MySQL/MariaDB side of the table diff: column types, session, checksums, row reads.
+
+Builds the normalized text of :mod:`sinks.checksums.text` in MySQL SQL.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator, Sequence
+from datetime import datetime
+from typing import Any
+
+import pymysql
+import pymysql.cursors
+
+from canary.config import MySQLSettings
+from canary.core.segments import Key, Range, Summary
+from sinks import mysql
+from sinks.checksums.model import (
+    KEYS_PER_QUERY,
+    STREAM_BATCH,
+    Family,
+    Field,
+    Plan,
+    Row,
+    SourceColumn,
+    SourceTable,
+)
+from sinks.checksums.text import int_bounds, read_summary
+
+# --- types -------------------------------------------------------------------------------
+
+_MYSQL_FAMILIES: dict[str, Family] = {
+    **dict.fromkeys(
+        ("tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year"), "int"
+    ),
+    **dict.fromkeys(("decimal", "numeric", "dec", "fixed"), "decimal"),
+    **dict.fromkeys(("float", "double", "real", "double precision"), "float"),
+    **dict.fromkeys(
+        ("char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"), "text"
+    ),
+    **dict.fromkeys(("binary", "varbinary", "tinyblob", "blob", "mediumblob", "longblob"), "bytes"),
+    "date": "date",
+    "datetime": "datetime",
+    "timestamp": "datetime",
+    "json": "json",
+}
+# Collations whose plain comparisons are UTF-8 byte order (no case folding, no PAD SPACE).
+_MYSQL_BYTE_ORDER = re.compile(r"^(utf8mb4|utf8mb3|utf8)_(nopad_bin|0900_bin)$|^binary$")
+_JSON_CHECK = re.compile(r"json_valid\(`((?:[^`]|``)+)`\)", re.IGNORECASE)
+
+
+def mysql_family(data_type: str, column_type: str, is_json: bool = False) -> Family:
+    """The family of a MySQL/MariaDB column from information_schema.COLUMNS."""
+    data_type, column_type = data_type.lower(), column_type.lower()
+    if is_json:
+        return "json"
+    if column_type.startswith("tinyint(1)"):
+        return "bool"  # MySQL's BOOLEAN
+    if data_type == "bit":
+        return "bit" if column_type == "bit(1)" else "other"
+    return _MYSQL_FAMILIES.get(data_type, "other")
+
+
+def describe_mysql(connection: pymysql.Connection[Any], table: str) -> SourceTable | None:
+    """The columns and unique keys of ``table`` in the connection's database, or None."""
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT COLUMN_NAME, DATA_TYPE, COLUMN_TYPE, COALESCE(COLLATION_NAME, ''), "
+            "IS_NULLABLE, NUMERIC_SCALE, COALESCE(CHARACTER_SET_NAME, '') "
+            "FROM information_schema.COLUMNS WHERE TABLE_SCHEMA = DATABASE() AND "
+            "TABLE_NAME = %s ORDER BY ORDINAL_POSITION",
+            (table,),
+        )
+        found = cursor.fetchall()
+        if not found:
+            return None
+        json_columns: set[str] = set()
+        cursor.execute("SELECT VERSION()")
+        version = cursor.fetchone()
+        if version and "mariadb" in str(version[0]).lower():
+            # MariaDB's JSON is LONGTEXT plus a json_valid() check (MySQL 8 says "json").
+            cursor.execute(
+                "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
+                "WHERE CONSTRAINT_SCHEMA = DATABASE() AND TABLE_NAME = %s",
+                (table,),
+            )
+            for (clause,) in cursor.fetchall():
+                for match in _JSON_CHECK.finditer(str(clause)):
+                    json_columns.add(match.group(1).replace("``", "`").lower())
+        cursor.execute(
+            "SELECT INDEX_NAME, COLUMN_NAME FROM information_schema.STATISTICS "
+            "WHERE TABLE_SCHEMA = DATABASE() AND TABLE_NAME = %s AND NON_UNIQUE = 0 "
+            "ORDER BY INDEX_NAME, SEQ_IN_INDEX",
+            (table,),
+        )
+        indexes: dict[str, set[str]] = {}
+        for index, column in cursor.fetchall():
+            indexes.setdefault(str(index), set()).add(str(column).lower())
+    connection.commit()
+    columns = tuple(
+        SourceColumn(
+            name=str(name),
+            family=mysql_family(
+                str(data_type), str(column_type), str(name).lower() in json_columns
+            ),
+            type_name=str(column_type),
+            byte_order=bool(_MYSQL_BYTE_ORDER.match(str(collation).lower()))
+            or str(data_type).lower() in ("binary", "varbinary"),
+            nullable=str(nullable).upper() == "YES",
+            scale=None if scale is None else int(scale),
+            utf8=str(charset).lower() == "utf8mb4",
+        )
+        for name, data_type, column_type, collation, nullable, scale, charset in found
+    )
+    return SourceTable(table, columns, tuple(frozenset(c) for c in indexes.values()))
+
+
+# --- session -----------------------------------------------------------------------------
+
+
+def connect_mysql(settings: MySQLSettings) -> pymysql.Connection[Any]:
+    """A reading session: autocommit (each query sees the latest rows), UTC time zone."""
+    connection = mysql.connect(settings)
+    with mysql.translated(settings):
+        connection.autocommit(True)
+        with connection.cursor() as cursor:
+            cursor.execute("SET time_zone = '+00:00'")
+    return connection
+
+
+# --- checksums and reads ------------------------------------------------------------------
+
+_MYSQL_TEXT = "CONVERT({} USING utf8mb4) COLLATE utf8mb4_bin"
+_MYSQL_DECIMAL = (
+    "IF(LOCATE('.', {0}) > 0, TRIM(TRAILING '.' FROM TRIM(TRAILING '0' FROM {0})), {0})"
+)
+
+
+def _q(name: str) -> str:
+    return "`" + name.replace("`", "``") + "`"
+
+
+def _mysql_render(field: Field) -> tuple[str, bool]:  # noqa: PLR0911 - one return per mode
+    """The SQL text of a non-NULL value, and whether it needs a length prefix."""
+    column = _q(field.name)
+    mode, family = field.mode, field.family
+    if mode in ("number", "bool", "float"):
+        if family == "bit":
+            return f"CAST({column} + 0 AS CHAR)", False
+        if family == "decimal" and (field.trim or mode != "number"):
+            return _MYSQL_DECIMAL.format(f"CAST({column} AS CHAR)"), False
+        return f"CAST({column} AS CHAR)", False
+    if mode == "bytes":
+        return f"LOWER(HEX({column}))", False
+    if mode == "date":
+        return f"DATE_FORMAT({column}, '%%Y-%%m-%%d')", False
+    if mode == "datetime":
+        return f"DATE_FORMAT({column}, '%%Y-%%m-%%d %%H:%%i:%%s.%%f')", False
+    if mode == "astext":
+        return _MYSQL_TEXT.format(f"CAST({column} AS CHAR)"), True
+    if field.utf8:
+        return f"{column} COLLATE utf8mb4_bin", True  # text, json
+    return _MYSQL_TEXT.format(column), True
+
+
+def _mysql_token(field: Field) -> str:
+    # "?" marks a value that has no text form (a zero date, say), so it never reads as NULL.
+    text, prefixed = _mysql_render(field)
+    body = f"CONCAT(CHAR_LENGTH({text}), ':', {text})" if prefixed else f"CONCAT({text}, ',')"
+    if not field.nullable:
+        return body
+    return f"IF({_q(field.name)} IS NULL, '~', COALESCE({body}, '?'))"
+
+
+def _mysql_read(field: Field) -> str:
+    column = _q(field.name)
+    if field.mode == "float":
+        return _mysql_render(field)[0]
+    if field.mode == "number" and field.family == "bit":
+        return f"{column} + 0"
+    if field.mode == "astext":
+        return f"CAST({column} AS CHAR)"
+    return column
+
+
+def _mysql_hash_sum(fields: Sequence[Field]) -> str:
+    text = "CONCAT(" + ", ".join(_mysql_token(f) for f in fields) + ")"
+    return f"COALESCE(SUM(CAST(CONV(SUBSTRING(MD5({text}), 1, 15), 16, 10) AS UNSIGNED)), 0)"
+
+
+class MySQLQueries:
+    """The reads of the MySQL side of one table pair."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self._keys = [self._key_expression(f) for f in plan.key]
+        self._binary = [f.mode == "text" and not f.byte_order for f in plan.key]
+        key_names = [_q(f.name) for f in plan.key]
+        table = _q(plan.table)
+        exact = _mysql_hash_sum((*plan.key, *plan.exact))
+        loose = _mysql_hash_sum((*plan.key, *plan.loose)) if plan.loose else "0"
+        bounds = (
+            f", MIN({key_names[0]}), MAX({key_names[0]})"
+            if len(plan.key) == 1 and plan.key[0].mode == "number"
+            else ""
+        )
+        self._summary = f"SELECT COUNT(*), {exact}, {loose}{bounds} FROM {table}"
+        self._summary_exact = f"SELECT COUNT(*), {exact}, NULL{bounds} FROM {table}"
+        order = ", ".join(self._keys)
+        self._order = order
+        self._cuts = (
+            f"SELECT {', '.join(key_names)} FROM (SELECT {', '.join(key_names)}, "
+            f"ROW_NUMBER() OVER (ORDER BY {order}) AS canary_rn FROM {table} {{where}}) AS s "
+            "WHERE MOD(canary_rn, %s) = 0 ORDER BY canary_rn"
+        )
+        everything = [_mysql_read(f) for f in (*plan.key, *plan.exact, *plan.loose)]
+        loose_reads = [_mysql_read(f) for f in (*plan.key, *plan.loose)]
+        self._select_all = f"SELECT {', '.join(everything)} FROM {table}"
+        self._select_loose = f"SELECT {', '.join(loose_reads)} FROM {table}"
+
+    @staticmethod
+    def _key_expression(field: Field) -> str:
+        column = _q(field.name)
+        if field.mode == "text" and not field.byte_order:
+            return f"CAST(CONVERT({column} USING utf8mb4) AS BINARY)"
+        return column
+
+    def _param(self, index: int, value: object) -> object:
+        return value.encode() if self._binary[index] and isinstance(value, str) else value
+
+    def _bound(self, key: Key, below: bool) -> tuple[str, list[object]]:
+        """``keys >= key`` (or ``< key`` when ``below``), lexicographically."""
+        params: list[object] = []
+        last_op = "<" if below else ">="
+        strict = "<" if below else ">"
+        sql_text = ""
+        for i in reversed(range(len(key))):
+            expression, value = self._keys[i], self._param(i, key[i])
+            if i == len(key) - 1:
+                sql_text = f"{expression} {last_op} %s"
+                params = [value]
+            else:
+                sql_text = f"({expression} {strict} %s OR ({expression} = %s AND {sql_text}))"
+                params = [value, value, *params]
+        if len(key) > 1:  # a plain bound on the first column lets the index narrow the scan
+            first = "<=" if below else ">="
+            sql_text = f"{self._keys[0]} {first} %s AND {sql_text}"
+            params = [self._param(0, key[0]), *params]
+        return sql_text, params
+
+    def _where(self, rng: Range, cutoff: datetime | None) -> tuple[str, list[object]]:
+        clauses: list[str] = []
+        params: list[object] = []
+        for bound, below in ((rng.lo, False), (rng.hi, True)):
+            if bound is not None:
+                clause, values = self._bound(bound, below)
+                clauses.append(clause)
+                params += values
+        if cutoff is not None and self.plan.age is not None:
+            clauses.append(f"{_q(self.plan.age)} < %s")
+            params.append(cutoff.replace(tzinfo=None))  # DATETIME holds UTC; session is UTC
+        return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def key_bounds(self, connection: pymysql.Connection[Any]) -> tuple[int | None, int | None]:
+        column = _q(self.plan.key[0].name)
+        with connection.cursor() as cursor:
+            cursor.execute(f"SELECT MIN({column}), MAX({column}) FROM {_q(self.plan.table)}")
+            found = cursor.fetchone()
+        assert found is not None
+        return int_bounds(found)
+
+    def summarize(
+        self,
+        connection: pymysql.Connection[Any],
+        rng: Range,
+        cutoff: datetime | None,
+        *,
+        loose: bool = True,
+    ) -> Summary:
+        where, params = self._where(rng, cutoff)
+        query = self._summary if loose or not self.plan.loose else self._summary_exact
+        with connection.cursor() as cursor:
+            cursor.execute(f"{query} {where}", params)
+            return read_summary(cursor.fetchone())
+
+    def cuts(
+        self, connection: pymysql.Connection[Any], rng: Range, cutoff: datetime | None, step: int
+    ) -> list[Key]:
+        where, params = self._where(rng, cutoff)
+        with connection.cursor() as cursor:
+            cursor.execute(self._cuts.replace("{where}", where), [*params, step])
+            return [tuple(row) for row in cursor.fetchall()]
+
+    def rows(
+        self,
+        connection: pymysql.Connection[Any],
+        rng: Range,
+        cutoff: datetime | None,
+        *,
+        loose_only: bool,
+    ) -> Iterator[Row]:
+        where, params = self._where(rng, cutoff)
+        select = self._select_loose if loose_only else self._select_all
+        cursor = connection.cursor(pymysql.cursors.SSCursor)
+        try:
+            cursor.execute(f"{select} {where} ORDER BY {self._order}", params)
+            while batch := cursor.fetchmany(STREAM_BATCH):
+                yield from batch
+        finally:
+            cursor.close()  # reads what is left, so the connection can take the next query
+
+    def rows_for(
+        self, connection: pymysql.Connection[Any], keys: Sequence[Key], cutoff: datetime | None
+    ) -> list[Row]:
+        found: list[Row] = []
+        names = [_q(f.name) for f in self.plan.key]
+        for start in range(0, len(keys), KEYS_PER_QUERY):
+            chunk = keys[start : start + KEYS_PER_QUERY]
+            params: list[object] = []
+            # The bare columns find candidate rows through the index (a collation may match
+            # more than the exact key); the byte-exact test then keeps the right ones.
+            alternatives = []
+            for key in chunk:
+                parts = []
+                for i, value in enumerate(key):
+                    parts.append(f"{names[i]} = %s")
+                    params.append(value)
+                    if self._binary[i]:
+                        parts.append(f"{self._keys[i]} = %s")
+                        params.append(self._param(i, value))
+                alternatives.append("(" + " AND ".join(parts) + ")")
+            where = " OR ".join(alternatives)
+            if cutoff is not None and self.plan.age is not None:
+                where = f"({where}) AND {_q(self.plan.age)} < %s"
+                params.append(cutoff.replace(tzinfo=None))
+            with connection.cursor() as cursor:
+                cursor.execute(f"{self._select_all} WHERE {where}", params)
+                found.extend(cursor.fetchall())
+        return found

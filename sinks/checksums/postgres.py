@@ -1,0 +1,311 @@
+"""The PostgreSQL side of the table diff: column types, session, checksums, row reads.
+
+Builds the normalized text of :mod:`sinks.checksums.text` in PostgreSQL SQL.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import datetime
+from typing import Any
+
+import psycopg
+from psycopg import sql as pgsql
+
+from canary.config import PostgresSettings
+from canary.core.segments import Key, Range, Summary
+from canary.errors import CanaryError, UsageError
+from sinks import postgres, reports
+from sinks.checksums.model import (
+    KEYS_PER_QUERY,
+    STREAM_BATCH,
+    Family,
+    Field,
+    Plan,
+    Row,
+    SourceColumn,
+    SourceTable,
+)
+from sinks.checksums.text import int_bounds, read_summary
+
+# --- types -------------------------------------------------------------------------------
+
+_PG_FAMILIES: dict[str, Family] = {
+    **dict.fromkeys(("int2", "int4", "int8"), "int"),
+    "numeric": "decimal",
+    **dict.fromkeys(("float4", "float8"), "float"),
+    "bool": "bool",
+    **dict.fromkeys(("text", "varchar", "bpchar", "name", "citext"), "text"),
+    "bytea": "bytes",
+    "date": "date",
+    **dict.fromkeys(("timestamp", "timestamptz"), "datetime"),
+    **dict.fromkeys(("json", "jsonb"), "json"),
+}
+
+
+def postgres_family(type_name: str, type_type: str) -> Family:
+    """The family of a PostgreSQL column from its pg_type name and typtype."""
+    if type_type == "e":
+        return "text"  # enum labels
+    return _PG_FAMILIES.get(type_name, "other")
+
+
+def describe_postgres(connection: psycopg.Connection[Any], table: str) -> SourceTable | None:
+    """The columns and unique keys of ``table`` (found through the search path), or None."""
+    name = pgsql.Identifier(table).as_string(connection)
+    with connection.transaction():
+        found = connection.execute(
+            "SELECT a.attname, t.typname, t.typtype, format_type(a.atttypid, a.atttypmod), "
+            "coalesce(c.collname, ''), a.attnotnull, CASE WHEN t.typname = 'numeric' AND "
+            "a.atttypmod >= 4 THEN (a.atttypmod - 4) & 65535 END "
+            "FROM pg_attribute a JOIN pg_type t ON t.oid = a.atttypid "
+            "LEFT JOIN pg_collation c ON c.oid = a.attcollation "
+            "WHERE a.attrelid = to_regclass(%s) AND a.attnum > 0 AND NOT a.attisdropped "
+            "ORDER BY a.attnum",
+            (name,),
+        ).fetchall()
+        if not found:
+            return None
+        database = connection.execute(
+            "SELECT to_jsonb(d) ->> 'datcollate', coalesce(to_jsonb(d) ->> 'datlocprovider', 'c') "
+            "FROM pg_database d WHERE d.datname = current_database()"
+        ).fetchone()
+        keys = connection.execute(
+            "SELECT array_agg(a.attname::text) FROM pg_index i "
+            "CROSS JOIN LATERAL unnest(i.indkey::int2[]) AS k(attnum) "
+            "JOIN pg_attribute a ON a.attrelid = i.indrelid AND a.attnum = k.attnum "
+            "WHERE i.indrelid = to_regclass(%s) AND i.indisunique AND i.indpred IS NULL "
+            "AND i.indexprs IS NULL GROUP BY i.indexrelid",
+            (name,),
+        ).fetchall()
+    default_is_c = database is not None and database[0] in ("C", "POSIX") and database[1] == "c"
+    columns = tuple(
+        SourceColumn(
+            name=str(attname),
+            family=postgres_family(str(typname), str(typtype)),
+            type_name=str(shown),
+            byte_order=collation in ("C", "POSIX") or (collation == "default" and default_is_c),
+            nullable=not notnull,
+            scale=None if scale is None else int(scale),
+        )
+        for attname, typname, typtype, shown, collation, notnull, scale in found
+    )
+    unique = tuple(frozenset(str(c).lower() for c in row[0]) for row in keys)
+    return SourceTable(table, columns, unique)
+
+
+# --- session and report store -------------------------------------------------------------
+
+
+def connect_postgres(settings: PostgresSettings) -> psycopg.Connection[Any]:
+    """A reading session: autocommit, TimeZone UTC, shortest exact float output."""
+    connection = postgres.connect(settings)
+    with postgres.translated(settings):
+        connection.autocommit = True
+        connection.execute("SET TimeZone TO 'UTC'")
+        connection.execute("SET extra_float_digits TO 1")
+    return connection
+
+
+def save_report(settings: PostgresSettings, report: dict[str, Any]) -> None:
+    """Store ``report`` in the report store; a store that does not exist is a usage error."""
+    with postgres.connect(settings) as connection, postgres.translated(settings):
+        try:
+            reports.save(connection, settings.report_schema, report)
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName) as exc:
+            raise UsageError(
+                f"the report store {settings.report_schema}.reports does not exist in "
+                f"PostgreSQL at {settings.address}: run `canary db init` first"
+            ) from exc
+
+
+@contextmanager
+def _readable(table: str) -> Iterator[None]:
+    """A value Python cannot hold (a date BC or at infinity) as a CanaryError naming it."""
+    try:
+        yield
+    except psycopg.DataError as exc:
+        raise UnreadableValue(
+            f"PostgreSQL table {table!r} holds a value that cannot be read for comparison "
+            f"({exc}); no MySQL value can equal it: fix the row or leave the column out"
+        ) from exc
+
+
+class UnreadableValue(CanaryError):
+    """A row value the driver cannot turn into a Python value."""
+
+
+# --- checksums and reads ------------------------------------------------------------------
+
+_PG_DECIMAL = "CASE WHEN position('.' in {0}) > 0 THEN rtrim(rtrim({0}, '0'), '.') ELSE {0} END"
+
+
+def _i(name: str) -> str:
+    return '"' + name.replace('"', '""') + '"'
+
+
+def _pg_render(field: Field) -> tuple[str, bool]:
+    column = _i(field.name)
+    mode, family = field.mode, field.family
+    if mode in ("number", "bool", "float"):
+        if family == "bool":
+            return f"CASE WHEN {column} THEN '1' ELSE '0' END", False
+        if family == "decimal" and (field.trim or mode != "number"):
+            return _PG_DECIMAL.format(f"{column}::text"), False
+        return f"{column}::text", False
+    if mode == "bytes":
+        return f"encode({column}, 'hex')", False
+    if mode in ("date", "datetime"):
+        pattern, first = (
+            ("YYYY-MM-DD", "0001-01-01")
+            if mode == "date"
+            else ("YYYY-MM-DD HH24:MI:SS.US", "0001-01-01 00:00:00")
+        )
+        # to_char prints neither infinity nor the era (44 BC would read as AD 44): those
+        # keep their own text, which no MySQL value renders to.
+        return (
+            f"CASE WHEN {column} >= '{first}' AND {column} < 'infinity' "
+            f"THEN to_char({column}, '{pattern}') ELSE {column}::text END",
+            False,
+        )
+    return f"{column}::text", True  # text, json, astext
+
+
+def _pg_token(field: Field) -> str:
+    text, prefixed = _pg_render(field)
+    body = f"char_length({text}) || ':' || {text}" if prefixed else f"{text} || ','"
+    if not field.nullable:
+        return body
+    return f"CASE WHEN {_i(field.name)} IS NULL THEN '~' ELSE coalesce({body}, '?') END"
+
+
+def _pg_read(field: Field) -> str:
+    column = _i(field.name)
+    if field.mode == "float":
+        return _pg_render(field)[0]
+    if field.mode in ("text", "json", "astext"):
+        return f"{column}::text"
+    return column
+
+
+def _pg_hash_sum(fields: Sequence[Field]) -> str:
+    text = " || ".join(_pg_token(f) for f in fields)
+    return f"coalesce(sum(('x' || substr(md5({text}), 1, 15))::bit(60)::bigint), 0)"
+
+
+class PostgresQueries:
+    """The reads of the PostgreSQL side of one table pair."""
+
+    def __init__(self, plan: Plan) -> None:
+        self.plan = plan
+        self._keys = [
+            f'{_i(f.name)} COLLATE "C"' if f.mode == "text" and not f.byte_order else _i(f.name)
+            for f in plan.key
+        ]
+        key_names = [_i(f.name) for f in plan.key]
+        table = _i(plan.table)
+        exact = _pg_hash_sum((*plan.key, *plan.exact))
+        loose = _pg_hash_sum((*plan.key, *plan.loose)) if plan.loose else "0"
+        bounds = (
+            f", min({key_names[0]}), max({key_names[0]})"
+            if len(plan.key) == 1 and plan.key[0].mode == "number"
+            else ""
+        )
+        self._summary = f"SELECT count(*), {exact}, {loose}{bounds} FROM {table}"
+        self._summary_exact = f"SELECT count(*), {exact}, NULL{bounds} FROM {table}"
+        self._order = ", ".join(self._keys)
+        self._row = f"({', '.join(self._keys)})" if len(self._keys) > 1 else self._keys[0]
+        self._cuts = (
+            f"SELECT {', '.join(key_names)} FROM (SELECT {', '.join(key_names)}, "
+            f"row_number() OVER (ORDER BY {self._order}) AS canary_rn FROM {table} {{where}}) s "
+            "WHERE canary_rn %% %s = 0 ORDER BY canary_rn"
+        )
+        everything = [_pg_read(f) for f in (*plan.key, *plan.exact, *plan.loose)]
+        loose_reads = [_pg_read(f) for f in (*plan.key, *plan.loose)]
+        self._select_all = f"SELECT {', '.join(everything)} FROM {table}"
+        self._select_loose = f"SELECT {', '.join(loose_reads)} FROM {table}"
+
+    def _where(self, rng: Range, cutoff: datetime | None) -> tuple[str, list[object]]:
+        clauses: list[str] = []
+        params: list[object] = []
+        width = len(self._keys)
+        marks = "(" + ", ".join(["%s"] * width) + ")" if width > 1 else "%s"
+        if rng.lo is not None:
+            clauses.append(f"{self._row} >= {marks}")
+            params += list(rng.lo)
+        if rng.hi is not None:
+            clauses.append(f"{self._row} < {marks}")
+            params += list(rng.hi)
+        if cutoff is not None and self.plan.age is not None:
+            clauses.append(f"{_i(self.plan.age)} < %s")
+            params.append(cutoff)
+        return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def key_bounds(self, connection: psycopg.Connection[Any]) -> tuple[int | None, int | None]:
+        column = _i(self.plan.key[0].name)
+        query = f"SELECT min({column}), max({column}) FROM {_i(self.plan.table)}"
+        found = connection.execute(query.encode()).fetchone()
+        assert found is not None
+        return int_bounds(found)
+
+    def summarize(
+        self,
+        connection: psycopg.Connection[Any],
+        rng: Range,
+        cutoff: datetime | None,
+        *,
+        loose: bool = True,
+    ) -> Summary:
+        where, params = self._where(rng, cutoff)
+        chosen = self._summary if loose or not self.plan.loose else self._summary_exact
+        query = f"{chosen} {where}".encode()
+        return read_summary(connection.execute(query, params).fetchone())
+
+    def cuts(
+        self, connection: psycopg.Connection[Any], rng: Range, cutoff: datetime | None, step: int
+    ) -> list[Key]:
+        where, params = self._where(rng, cutoff)
+        query = self._cuts.replace("{where}", where)
+        found = connection.execute(query.encode(), [*params, step]).fetchall()
+        return [tuple(row) for row in found]
+
+    def rows(
+        self,
+        connection: psycopg.Connection[Any],
+        rng: Range,
+        cutoff: datetime | None,
+        *,
+        loose_only: bool,
+    ) -> Iterator[Row]:
+        where, params = self._where(rng, cutoff)
+        select = self._select_loose if loose_only else self._select_all
+        query = f"{select} {where} ORDER BY {self._order}".encode()
+        with (
+            _readable(self.plan.table),
+            connection.transaction(),
+            connection.cursor(name="canary_rows") as cursor,
+        ):
+            cursor.itersize = STREAM_BATCH
+            cursor.execute(query, params)
+            while batch := cursor.fetchmany(STREAM_BATCH):
+                yield from batch
+
+    def rows_for(
+        self, connection: psycopg.Connection[Any], keys: Sequence[Key], cutoff: datetime | None
+    ) -> list[Row]:
+        found: list[Row] = []
+        width = len(self.plan.key)
+        row = "(" + ", ".join(_i(f.name) for f in self.plan.key) + ")"
+        for start in range(0, len(keys), KEYS_PER_QUERY):
+            chunk = keys[start : start + KEYS_PER_QUERY]
+            marks = ", ".join("(" + ", ".join(["%s"] * width) + ")" for _ in chunk)
+            params: list[object] = [value for key in chunk for value in key]
+            where = f"{row} IN ({marks})"
+            if cutoff is not None and self.plan.age is not None:
+                where += f" AND {_i(self.plan.age)} < %s"
+                params.append(cutoff)
+            query = f"{self._select_all} WHERE {where}".encode()
+            with _readable(self.plan.table):
+                found.extend(connection.execute(query, params).fetchall())
+        return found

@@ -1,0 +1,62 @@
+"""The normalized row text and hash that both engines must build alike, and their result.
+
+Every row is hashed inside its database from a *normalized text* built in SQL, so that
+both engines produce the same bytes when the values mean the same (CONTRACTS §7):
+
+    row text = token(key 1) ... token(key n) token(column 1) ... token(column m)
+    token    = "~"                           NULL
+             | <text> ","                    numbers, booleans, dates, datetimes, hex bytes
+             | <char length> ":" <text>      text, JSON and text fallbacks (may hold "," or "~")
+
+Numbers by value with trailing fractional zeros stripped (``1.50`` -> ``1.5``, ``2.00``
+-> ``2``); booleans and TINYINT(1)/BIT(1) as ``0``/``1``; datetimes as UTC
+``YYYY-MM-DD HH:MM:SS.ffffff`` (the MySQL session runs at ``+00:00``, DATETIME holds UTC;
+the PostgreSQL session's TimeZone is UTC); bytes as lowercase hex; text exactly as
+stored, in UTF-8. The token grammar is prefix-free per column, so different rows never
+concatenate to the same text, and NULL never looks like the empty string (``0:``).
+
+A row's hash is the first 60 bits of the MD5 of its text (``CONV(SUBSTRING(MD5(t), 1, 15),
+16, 10)`` in MySQL, ``('x' || substr(md5(t), 1, 15))::bit(60)::bigint`` in PostgreSQL);
+a range's checksum is ``count(*)`` and the exact (arbitrary-precision) sum of those.
+
+Two sums per range: ``exact`` over the key and the columns above, ``loose`` over the key
+and the columns whose texts can differ for equal meanings (JSON: MariaDB keeps the text
+as written, JSONB reorders keys; floats: each engine prints its own shortest form;
+columns with a tolerance). A loose text is still injective on each side, so equal loose
+sums prove equal values; unequal ones only tell the caller to compare those columns row
+by row (``canary.tables``).
+
+Keys are compared and ordered as bytes of their UTF-8 text (code point order, like
+Python ``str``): ``CAST(CONVERT(k USING utf8mb4) AS BINARY)`` in MySQL unless the
+column's collation is already a NO PAD binary one, ``k COLLATE "C"`` in PostgreSQL
+unless the column's collation already is "C". So neither case folding nor PAD SPACE
+merges keys. The bare column keeps the index usable; the cast forces a scan.
+
+Values are read for comparison from exactly the expressions the tokens are built from
+(text as ``::text``, floats as their text), so a checksum match and a row comparison can
+never disagree about two values.
+
+The MySQL side is built in :mod:`sinks.checksums.mysql`, the PostgreSQL side in
+:mod:`sinks.checksums.postgres`: a change to either side's text is a change to both.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+from canary.core.segments import Summary
+
+
+def int_bounds(found: Sequence[Any]) -> tuple[int | None, int | None]:
+    """The first two values of ``found`` as optional integers (a MIN/MAX pair)."""
+    low, high = found[0], found[1]
+    return (None if low is None else int(low)), (None if high is None else int(high))
+
+
+def read_summary(found: Sequence[Any] | None) -> Summary:
+    """A summary row (count, exact sum, loose sum[, min key, max key]) as a Summary."""
+    assert found is not None
+    low, high = int_bounds(found[3:]) if len(found) > 3 else (None, None)
+    loose = None if found[2] is None else int(found[2])
+    return Summary(int(found[0]), int(found[1]), loose, low, high)
