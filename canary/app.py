@@ -179,6 +179,7 @@ def ring_options(
         batch_size=ring.batch_size,
         protocol="consumer" if ring.protocol == "auto" else ring.protocol,
         static_member_id=ring.static_member_id,
+        worker_processes=ring.worker_mode == "processes",
         checkpoint_path=_checkpoint_path(ring.checkpoint_path, group, ring.static_member_id),
     )
 

@@ -136,6 +136,7 @@ class RingSettings(_Section):
     low_water: Annotated[float, Field(gt=0, lt=1)] = 0.5
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
     protocol: Literal["auto", "consumer", "cooperative-sticky"] = "auto"
+    worker_mode: Literal["threads", "processes"] = "threads"
     static_member_id: str = ""
     checkpoint_path: str = ".state/ring-{group}.checkpoint.json"
 

@@ -20,7 +20,7 @@ from canary.paths.runtime import RunSummary, StopFlag, peak_rss_mb
 from sinks import postgres
 from sinks.schema import SinkRow
 
-KINDS = ("legacy", "ring", "classic_to_postgres")
+KINDS = ("legacy", "ring", "classic_to_postgres", "ring_processes")
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,7 +90,11 @@ def _run_path(settings: Settings, run: ChildRun) -> RunSummary:
             until_idle=run.until_idle,
             stop=stop,
         )
-    if run.kind == "ring":
+    if run.kind == "ring_processes":
+        settings = settings.model_copy(
+            update={"ring": settings.ring.model_copy(update={"worker_mode": "processes"})}
+        )
+    if run.kind in ("ring", "ring_processes"):
         options = app.ring_options(
             settings,
             run_id=run.run_id,

@@ -114,6 +114,7 @@ def run_bench(settings: Settings, options: BenchOptions, say: Say) -> dict[str, 
             "legacy": throughput["legacy"],
             "ring": throughput["ring"],
             "classic_to_postgres": throughput["classic_to_postgres"],
+            "ring_processes": throughput["ring_processes"],
             "ratio_ring_legacy": throughput["ring"] / max(throughput["legacy"], 1e-9),
         },
         "limits_msg_s": {

@@ -36,6 +36,7 @@ from canary.paths import checkpoint
 from canary.paths.outbox import Outbox
 from canary.paths.pool import PoolStats, Process, WorkerPool
 from canary.paths.process import prepare, publish
+from canary.paths.remote import RemoteWorker, WorkerSpec
 from canary.paths.runtime import IdleTimer, RunSummary, StopFlag
 from sinks import postgres
 
@@ -59,6 +60,7 @@ class RingOptions:
     protocol: str
     static_member_id: str
     checkpoint_path: Path
+    worker_processes: bool = False
 
 
 class RingPath:
@@ -94,6 +96,8 @@ class RingPath:
         )
         self._saved: dict[Partition, int] = {}
         self._worker_connections: list[Any] = []
+        self._remote_workers: list[RemoteWorker] = []
+        self._remote_dead_letters = 0
         self._rows = 0
         self._incremental = options.protocol != "eager"
         self.summary = RunSummary(path="ring", run_id=options.run_id)
@@ -117,6 +121,8 @@ class RingPath:
     # ----------------------------------------------------------------- workers
 
     def _make_worker(self) -> Process:
+        if self._options.worker_processes:
+            return self._make_remote_worker()
         pg = self._settings.postgres
         connection = postgres.connect(pg)
         self._worker_connections.append(connection)
@@ -141,6 +147,37 @@ class RingPath:
             publish(prepared, self._outbox, time.time() * 1000.0, complete)
             with self._condition:
                 self._rows += len(prepared)
+                self.summary.last_at = time.monotonic()
+
+        return process
+
+    def _make_remote_worker(self) -> Process:
+        remote = RemoteWorker(WorkerSpec(self._settings, self._options.group, self._options.run_id))
+        self._remote_workers.append(remote)
+
+        def process(batch: list[Item[Message]]) -> None:
+            records = [
+                (
+                    m.topic() or "",
+                    m.partition() or 0,
+                    m.offset() or 0,
+                    m.key(),
+                    m.value(),
+                    m.timestamp(),
+                )
+                for m in (item.payload for item in batch)
+            ]
+            snapshot = self._snapshot
+            offsets = {
+                item.partition: snapshot[item.partition]
+                for item in batch
+                if item.partition in snapshot
+            }
+            done = remote.run(records, offsets)
+            self._acks.extend(done.completed)
+            with self._condition:
+                self._rows += done.rows
+                self._remote_dead_letters += done.dead_lettered
                 self.summary.last_at = time.monotonic()
 
         return process
@@ -272,7 +309,7 @@ class RingPath:
 
     def _count(self) -> None:
         self.summary.rows = self._rows
-        self.summary.dead_lettered = self._outbox.dead_lettered
+        self.summary.dead_lettered = self._outbox.dead_lettered + self._remote_dead_letters
 
     def _drained(self) -> bool:
         with self._condition:
@@ -385,5 +422,7 @@ class RingPath:
             self._count()
         finally:
             consumer.close()
+            for remote in self._remote_workers:
+                remote.close()
             for connection in (*self._worker_connections, self._connection):
                 connection.close()

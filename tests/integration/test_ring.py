@@ -295,14 +295,15 @@ def _assert_offsets_at_high_watermarks(settings: Settings) -> None:
 # --- tests -----------------------------------------------------------------------------
 
 
+@pytest.mark.parametrize("mode", ["threads", "processes"])
 def test_a_full_run_writes_the_newest_version_and_one_event_per_message(
-    isolated: Settings, tmp_path: Path
+    isolated: Settings, tmp_path: Path, mode: str
 ) -> None:
     count, keys = 20_000, 2_000
     _init_tables(isolated)
     generated = _produce(isolated, count, keys)
 
-    result = _run(isolated, tmp_path, "full")
+    result = _run(isolated, tmp_path, "full", env={"CANARY_RING__WORKER_MODE": mode})
 
     assert result.stopped_by() == "idle for 2 s"
     assert result.counter("messages") == count
