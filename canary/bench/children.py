@@ -46,7 +46,8 @@ def start(settings: Settings, run: ChildRun) -> tuple[Any, Any]:
     """Start the child; ``finish`` collects its result."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
-    process = context.Process(target=_child, args=(settings, run, queue), daemon=True)
+    # Not a daemon: the ring path in worker-process mode starts processes of its own.
+    process = context.Process(target=_child, args=(settings, run, queue))
     process.start()
     return process, queue
 
