@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test venv services services-down lint unit bench clean
+.PHONY: demo test venv services services-down browser lint unit bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -20,6 +20,10 @@ services:
 
 services-down:
 	scripts/services down
+
+## browser: headless Chromium for the HTML report's browser test (Debian package)
+browser:
+	@scripts/browser >/dev/null
 
 ## demo: a gray release on the local services, end to end
 demo: venv services
@@ -37,7 +41,7 @@ unit: venv
 	$(BIN)/pytest tests/unit -q
 
 ## test: everything CI runs: lint, then unit, integration and end-to-end tests
-test: venv services lint
+test: venv services browser lint
 	$(BIN)/pytest
 
 clean:
