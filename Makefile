@@ -46,3 +46,7 @@ test: venv services browser lint
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis
+
+## bench: the side-by-side benchmark of both paths (see benchmarks/RESULTS.md)
+bench: venv services
+	$(BIN)/canary bench
