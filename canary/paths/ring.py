@@ -200,7 +200,9 @@ class RingPath:
             on_revoke=self._on_revoke,
             on_lost=self._on_lost,
         )
-        self._pool.start()
+        # A worker process takes a second to start: they all start now rather than one
+        # per tick as the backlog grows (the pool still retires idle ones).
+        self._pool.start(options.workers if options.worker_processes else None)
         started = time.monotonic()
         next_housekeeping = started
         fetch = min(1000, options.ring_capacity)
