@@ -10,10 +10,8 @@ from __future__ import annotations
 import os
 import re
 import signal
-import subprocess
 import sys
 import time
-import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
@@ -37,6 +35,8 @@ from canary.paths.outbox import Outbox
 from canary.paths.runtime import StopFlag
 from sinks import mysql
 from sinks.schema import KEY, SinkRow
+from tests import runs
+from tests.runs import Finished, Member
 from tests.topics import published, read_topic
 
 pytestmark = pytest.mark.integration
@@ -77,45 +77,6 @@ def _env(settings: Settings, batch_size: int) -> dict[str, str]:
     }
 
 
-@dataclass
-class Member:
-    """A running `canary run legacy` process whose output goes to files."""
-
-    process: subprocess.Popen[str]
-    stdout: Path
-    stderr: Path
-
-    def log(self) -> str:
-        return self.stderr.read_text()
-
-    def wait(self, timeout: float = RUN_TIMEOUT_S) -> Finished:
-        try:
-            code = self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            pytest.fail(f"canary run legacy did not stop within {timeout:.0f} s:\n{self.log()}")
-        return Finished(code, self.stdout.read_text(), self.log())
-
-
-@dataclass(frozen=True)
-class Finished:
-    code: int
-    stdout: str
-    stderr: str
-
-    def counter(self, label: str) -> int:
-        """A counter of the summary, e.g. ``counter("dead-lettered")``."""
-        found = re.search(rf"^\s+{re.escape(label)}\s+([\d,]+)\s*$", self.stdout, re.MULTILINE)
-        assert found, f"no {label!r} line in the summary:\n{self.stdout}\n{self.stderr}"
-        return int(found.group(1).replace(",", ""))
-
-    def stopped_by(self) -> str:
-        found = re.search(r"stopped \((.*)\)$", self.stdout, re.MULTILINE)
-        assert found, f"no summary:\n{self.stdout}\n{self.stderr}"
-        return found.group(1)
-
-
 def _start(
     settings: Settings,
     tmp: Path,
@@ -125,23 +86,17 @@ def _start(
     batch_size: int = 50,
 ) -> Member:
     """Start `canary run -v legacy --run-id RUN_ID [--until-idle S]` with the test's env."""
-    name = uuid.uuid4().hex[:8]
-    stdout, stderr = tmp / f"{name}.out", tmp / f"{name}.err"
     command = [str(CANARY), "run", "-v", "legacy", "--run-id", run_id]
     if until_idle is not None:
         command += ["--until-idle", f"{until_idle:g}"]
-    with stdout.open("w") as out, stderr.open("w") as err:
-        process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
-            command, cwd=ROOT, env=_env(settings, batch_size), stdout=out, stderr=err, text=True
-        )
-    member = Member(process, stdout, stderr)
+    member = runs.start(command, _env(settings, batch_size), tmp, ROOT)
     _STARTED.append(member)
     return member
 
 
 def _run(settings: Settings, tmp: Path, run_id: str, **options: Any) -> Finished:
     """Run the legacy path to completion (by default until idle for 3 s)."""
-    return _start(settings, tmp, run_id, **options).wait()
+    return _start(settings, tmp, run_id, **options).wait(RUN_TIMEOUT_S)
 
 
 def _wait_for(
@@ -152,7 +107,7 @@ def _wait_for(
     while not condition():
         for member in running:
             if member.process.poll() is not None:
-                ended = member.wait()
+                ended = member.wait(RUN_TIMEOUT_S)
                 pytest.fail(
                     f"canary exited with {ended.code} while waiting for {what}:\n"
                     f"{ended.stdout}{ended.stderr}"
@@ -345,7 +300,7 @@ def test_a_rerun_after_sigkill_completes_the_table_and_only_repeats_events(
     first = _start(isolated, tmp_path, "crash", until_idle=None, batch_size=10)
     _wait_for("half of the events", lambda: published(isolated, compare) >= COUNT // 2, first)
     first.process.send_signal(signal.SIGKILL)
-    assert first.wait().code == -signal.SIGKILL
+    assert first.wait(RUN_TIMEOUT_S).code == -signal.SIGKILL
     assert published(isolated, compare) < COUNT, "killed too late"
 
     rerun = _run(isolated, tmp_path, "crash")
@@ -385,8 +340,8 @@ def test_two_members_share_the_partitions_and_one_leaving_loses_nothing(
         staying,
     )
     leaving.process.send_signal(signal.SIGTERM)
-    left = leaving.wait()
-    stayed = staying.wait()
+    left = leaving.wait(RUN_TIMEOUT_S)
+    stayed = staying.wait(RUN_TIMEOUT_S)
 
     assert left.code == 0, left.stderr
     assert stayed.code == 0, stayed.stderr
@@ -457,7 +412,7 @@ def test_sigterm_commits_so_a_rerun_reads_nothing_twice(isolated: Settings, tmp_
     first = _start(isolated, tmp_path, "term", until_idle=None, batch_size=10)
     _wait_for("a quarter of the events", lambda: published(isolated, compare) >= COUNT // 4, first)
     first.process.send_signal(signal.SIGTERM)
-    stopped = first.wait()
+    stopped = first.wait(RUN_TIMEOUT_S)
     assert stopped.code == 0, stopped.stderr
     assert stopped.stopped_by() == "SIGTERM"
     done = stopped.counter("messages")
@@ -468,7 +423,7 @@ def test_sigterm_commits_so_a_rerun_reads_nothing_twice(isolated: Settings, tmp_
     second = _start(isolated, tmp_path, "term", until_idle=None)
     _wait_for("every event", lambda: published(isolated, compare) >= COUNT, second)
     second.process.send_signal(signal.SIGTERM)
-    finished = second.wait()
+    finished = second.wait(RUN_TIMEOUT_S)
     assert finished.code == 0, finished.stderr
     assert finished.counter("messages") == COUNT - done
 

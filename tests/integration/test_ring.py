@@ -12,8 +12,6 @@ from __future__ import annotations
 import os
 import random
 import re
-import signal
-import subprocess
 import sys
 import time
 import uuid
@@ -36,6 +34,8 @@ from canary.kafka import admin
 from canary.paths import checkpoint
 from sinks import postgres
 from sinks.schema import KEY, VERSION
+from tests import runs
+from tests.runs import Finished, Member
 from tests.topics import published, read_topic
 
 pytestmark = pytest.mark.integration
@@ -75,52 +75,6 @@ def _env(settings: Settings, tmp: Path, extra: dict[str, str] | None = None) -> 
     }
 
 
-@dataclass(frozen=True)
-class Finished:
-    code: int
-    stdout: str
-    stderr: str
-
-    def counter(self, label: str) -> float:
-        """A figure of the summary, e.g. ``counter("partition pauses")``."""
-        found = re.search(
-            rf"^\s+{re.escape(label)}\s+([\d,.]+)( MB)?\s*$", self.stdout, re.MULTILINE
-        )
-        assert found, f"no {label!r} line in the summary:\n{self.stdout}\n{self.stderr}"
-        return float(found.group(1).replace(",", ""))
-
-    def stopped_by(self) -> str:
-        found = re.search(r"stopped \((.*)\)$", self.stdout, re.MULTILINE)
-        assert found, f"no summary:\n{self.stdout}\n{self.stderr}"
-        return found.group(1)
-
-
-@dataclass
-class Member:
-    """A running `canary run -v ring` whose output goes to files."""
-
-    process: subprocess.Popen[str]
-    stdout: Path
-    stderr: Path
-    started_ms: float = field(default_factory=lambda: time.time() * 1000.0)
-
-    def log(self) -> str:
-        return self.stderr.read_text()
-
-    def wait(self, timeout: float = RUN_TIMEOUT_S) -> Finished:
-        try:
-            code = self.process.wait(timeout)
-        except subprocess.TimeoutExpired:
-            self.process.kill()
-            self.process.wait()
-            pytest.fail(f"canary run ring did not stop within {timeout:.0f} s:\n{self.log()}")
-        return Finished(code, self.stdout.read_text(), self.log())
-
-    def kill(self) -> None:
-        self.process.send_signal(signal.SIGKILL)
-        assert self.process.wait(30) == -signal.SIGKILL
-
-
 def _start(
     settings: Settings,
     tmp: Path,
@@ -131,8 +85,6 @@ def _start(
     capacity: int | None = None,
     env: dict[str, str] | None = None,
 ) -> Member:
-    name = uuid.uuid4().hex[:8]
-    stdout, stderr = tmp / f"{run_id}-{name}.out", tmp / f"{run_id}-{name}.err"
     command = [str(CANARY), "run", "-v", "ring", "--run-id", run_id]
     if until_idle is not None:
         command += ["--until-idle", f"{until_idle:g}"]
@@ -140,15 +92,11 @@ def _start(
         command += ["--workers", str(workers)]
     if capacity is not None:
         command += ["--ring-capacity", str(capacity)]
-    with stdout.open("w") as out, stderr.open("w") as err:
-        process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
-            command, cwd=ROOT, env=_env(settings, tmp, env), stdout=out, stderr=err, text=True
-        )
-    return Member(process, stdout, stderr)
+    return runs.start(command, _env(settings, tmp, env), tmp, ROOT, run_id)
 
 
 def _run(settings: Settings, tmp: Path, run_id: str, **options: Any) -> Finished:
-    result = _start(settings, tmp, run_id, **options).wait()
+    result = _start(settings, tmp, run_id, **options).wait(RUN_TIMEOUT_S)
     assert result.code == 0, f"exit {result.code}:\n{result.stdout}\n{result.stderr}"
     return result
 
@@ -516,7 +464,7 @@ def test_a_member_joining_mid_run_does_not_stall_the_partitions_that_stay(
     first = _start(isolated, tmp_path, "A", until_idle=3, workers=4, capacity=1024, env=slow)
     _wait_for("member A to process", lambda: published(isolated, compare) >= 500)
     second = _start(isolated, tmp_path, "B", until_idle=3, workers=4, capacity=1024, env=slow)
-    a, b = first.wait(), second.wait()
+    a, b = first.wait(RUN_TIMEOUT_S), second.wait(RUN_TIMEOUT_S)
 
     assert a.code == 0, a.stderr
     assert b.code == 0, b.stderr

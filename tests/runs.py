@@ -1,0 +1,74 @@
+"""Running `canary run …` as a child process in tests, and reading its summary."""
+
+from __future__ import annotations
+
+import re
+import signal
+import subprocess
+import time
+import uuid
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import pytest
+
+
+@dataclass(frozen=True)
+class Finished:
+    """A finished run: its exit code and what it printed."""
+
+    code: int
+    stdout: str
+    stderr: str
+
+    def counter(self, label: str) -> float:
+        """A figure of the summary, e.g. ``counter("dead-lettered")``."""
+        found = re.search(
+            rf"^\s+{re.escape(label)}\s+([\d,.]+)( MB)?\s*$", self.stdout, re.MULTILINE
+        )
+        assert found, f"no {label!r} line in the summary:\n{self.stdout}\n{self.stderr}"
+        return float(found.group(1).replace(",", ""))
+
+    def stopped_by(self) -> str:
+        found = re.search(r"stopped \((.*)\)$", self.stdout, re.MULTILINE)
+        assert found, f"no summary:\n{self.stdout}\n{self.stderr}"
+        return found.group(1)
+
+
+@dataclass
+class Member:
+    """A running `canary run` process whose output goes to files."""
+
+    process: subprocess.Popen[str]
+    stdout: Path
+    stderr: Path
+    started_ms: float = field(default_factory=lambda: time.time() * 1000.0)
+
+    def log(self) -> str:
+        return self.stderr.read_text()
+
+    def wait(self, timeout: float = 300.0) -> Finished:
+        try:
+            code = self.process.wait(timeout)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+            pytest.fail(f"canary run did not stop within {timeout:.0f} s:\n{self.log()}")
+        return Finished(code, self.stdout.read_text(), self.log())
+
+    def kill(self) -> None:
+        self.process.send_signal(signal.SIGKILL)
+        assert self.process.wait(30) == -signal.SIGKILL
+
+
+def start(
+    command: list[str], env: dict[str, str], folder: Path, cwd: Path, label: str = "run"
+) -> Member:
+    """Start ``command`` with its output in two files under ``folder``."""
+    name = f"{label}-{uuid.uuid4().hex[:8]}"
+    stdout, stderr = folder / f"{name}.out", folder / f"{name}.err"
+    with stdout.open("w") as out, stderr.open("w") as err:
+        process = subprocess.Popen(  # noqa: S603 - our own console script, fixed arguments
+            command, cwd=cwd, env=env, stdout=out, stderr=err, text=True
+        )
+    return Member(process, stdout, stderr)
