@@ -132,7 +132,7 @@ class RingSettings(_Section):
     workers: Annotated[int, Field(ge=0, le=1024)] = 0
     min_workers: Annotated[int, Field(ge=1, le=1024)] = 1
     ring_capacity: Annotated[int, Field(ge=2, le=1 << 24)] = 65_536
-    max_inflight_bytes: Annotated[int, Field(ge=1 << 16)] = 64 << 20
+    max_inflight_bytes: Annotated[int, Field(ge=1 << 16)] = 16 << 20
     low_water: Annotated[float, Field(gt=0, lt=1)] = 0.5
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
     protocol: Literal["auto", "consumer", "cooperative-sticky"] = "auto"
