@@ -370,6 +370,7 @@ class RingPath:
         self._idle.arm()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+        started = time.monotonic()
         revoked = [(tp.topic, tp.partition) for tp in partitions]
         with self._condition:
             for partition in revoked:
@@ -381,6 +382,7 @@ class RingPath:
                 any(self._dispatcher.inflight(p) for p in revoked) and time.monotonic() < deadline
             ):
                 self._condition.wait(0.05)
+        settled = time.monotonic()
         # Every record of these partitions is now either done or dropped; once the
         # acknowledgements are in, the committable offsets are final for them.
         self._outbox.drain()
@@ -394,7 +396,12 @@ class RingPath:
         for name, number in revoked:
             self._tracker.revoke(name, number)
             self._paused.discard((name, number))
-        log.info("ring: revoked %s", sorted(number for _, number in revoked))
+        log.info(
+            "ring: revoked %s in %.0f ms (%.0f ms waiting for their batches)",
+            sorted(number for _, number in revoked),
+            (time.monotonic() - started) * 1000,
+            (settled - started) * 1000,
+        )
         if self._incremental:
             consumer.incremental_unassign(partitions)
         else:
