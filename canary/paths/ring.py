@@ -99,7 +99,6 @@ class RingPath:
         self._remote_workers: list[RemoteWorker] = []
         self._remote_dead_letters = 0
         self._rows = 0
-        self._incremental = options.protocol != "eager"
         self.summary = RunSummary(path="ring", run_id=options.run_id)
         self.pauses = 0
         self.peak_bytes = 0
@@ -363,10 +362,8 @@ class RingPath:
                     self._tracker.assign(tp.topic, tp.partition, position)
                 self._dispatcher.add((tp.topic, tp.partition))
         log.info("ring: assigned %s", sorted((tp.partition, tp.offset) for tp in partitions))
-        if self._incremental:
-            consumer.incremental_assign(partitions)
-        else:
-            consumer.assign(partitions)
+        # Both protocols the ring path speaks (KIP-848, cooperative-sticky) are incremental.
+        consumer.incremental_assign(partitions)
         self._idle.arm()
 
     def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
@@ -402,10 +399,7 @@ class RingPath:
             (time.monotonic() - started) * 1000,
             (settled - started) * 1000,
         )
-        if self._incremental:
-            consumer.incremental_unassign(partitions)
-        else:
-            consumer.unassign()
+        consumer.incremental_unassign(partitions)
 
     def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         with self._condition:
