@@ -9,9 +9,9 @@ from pathlib import Path
 from canary.config import Settings
 from canary.core.events import PathName
 from canary.core.orders import default_key_count
+from canary.errors import ProtocolUnsupported
 from canary.handlers.loader import load_handler
 from canary.kafka import admin, client
-from canary.kafka.consumer import ProtocolUnsupported
 from canary.kafka.producer import CheckedProducer
 from canary.paths.legacy import LegacyOptions, LegacyPath
 from canary.paths.outbox import Outbox

@@ -7,7 +7,7 @@ from typing import Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from canary.errors import ServiceUnavailable
+from canary.errors import ProtocolUnsupported, ServiceUnavailable
 from canary.kafka.client import SERVICE, base_config, describe
 
 Rebalance = Callable[[Consumer, list[TopicPartition]], None]
@@ -30,10 +30,6 @@ class FatalErrors:
         if self.first.code() in _UNSUPPORTED:
             raise ProtocolUnsupported(SERVICE, bootstrap, f"fatal: {self.first.str()}")
         raise ServiceUnavailable(SERVICE, bootstrap, f"fatal: {self.first.str()}")
-
-
-class ProtocolUnsupported(ServiceUnavailable):
-    """The broker does not speak the group protocol asked for (KIP-848 before Kafka 4)."""
 
 
 _UNSUPPORTED = (KafkaError.UNSUPPORTED_VERSION, KafkaError._UNSUPPORTED_FEATURE)

@@ -20,16 +20,11 @@ from decimal import Decimal
 from typing import Any
 
 from canary.core.segments import Key
-from canary.errors import CanaryError
+from canary.errors import KeyOrderError
 from canary.tables.columns import Column
 from comparators.values import compare_rows, equal
 
 Difference = dict[str, tuple[object, object]]
-
-
-class KeyOrderError(CanaryError):
-    """A side's rows did not arrive in strictly increasing key order (a collation or
-    uniqueness assumption does not hold); comparing further would invent differences."""
 
 
 @dataclass(slots=True)

@@ -21,7 +21,6 @@ from sinks.checksums.model import (
 from sinks.checksums.mysql import MySQLQueries, connect_mysql, describe_mysql, mysql_family
 from sinks.checksums.postgres import (
     PostgresQueries,
-    UnreadableValue,
     connect_postgres,
     describe_postgres,
     postgres_family,
@@ -41,7 +40,6 @@ __all__ = [
     "Row",
     "SourceColumn",
     "SourceTable",
-    "UnreadableValue",
     "connect_mysql",
     "connect_postgres",
     "describe_mysql",

@@ -15,7 +15,7 @@ from psycopg import sql as pgsql
 
 from canary.config import PostgresSettings
 from canary.core.segments import Key, Range, Summary
-from canary.errors import CanaryError, UsageError
+from canary.errors import UnreadableValue, UsageError
 from sinks import postgres, reports
 from sinks.checksums.model import (
     KEYS_PER_QUERY,
@@ -130,10 +130,6 @@ def _readable(table: str) -> Iterator[None]:
             f"PostgreSQL table {table!r} holds a value that cannot be read for comparison "
             f"({exc}); no MySQL value can equal it: fix the row or leave the column out"
         ) from exc
-
-
-class UnreadableValue(CanaryError):
-    """A row value the driver cannot turn into a Python value."""
 
 
 # --- checksums and reads ------------------------------------------------------------------
