@@ -8,8 +8,8 @@ import click
 
 from canary.cli.context import settings
 from canary.cli.output import emit, report_options
+from canary.core.verdict import require_pass
 from canary.demo import DemoOptions, run_demo
-from canary.errors import EXIT_FAILED
 
 
 @click.command()
@@ -53,5 +53,4 @@ def demo(count: int, divergence: float, workers: int | None, fmt: str, out: Path
     options = DemoOptions(count=count, divergence=divergence, workers=workers)
     report = run_demo(settings(), options, lambda line: click.echo(line, err=True))
     emit(report, fmt, out)
-    if report["verdict"] != "pass":
-        raise SystemExit(EXIT_FAILED)
+    require_pass(report)

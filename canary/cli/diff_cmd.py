@@ -10,8 +10,8 @@ import click
 
 from canary.cli.context import progress_printer, settings
 from canary.cli.output import emit, report_options
+from canary.core.verdict import require_pass
 from canary.diff.run import diff_stream
-from canary.errors import EXIT_FAILED
 from canary.tables.run import diff_tables
 
 
@@ -27,8 +27,9 @@ def diff() -> None:
     type=click.FloatRange(min=0),
     default=None,
     metavar="S",
-    help="Wait up to S seconds for the other path's event before a record counts "
-    "as missing [default: diff.grace].",
+    help="Allow the other path's event S seconds before a record counts as missing: "
+    "the read waits for it, or with --until-idle 0 a record younger than S is "
+    "reported pending, not judged [default: diff.grace].",
 )
 @click.option(
     "--until-idle",
@@ -57,6 +58,10 @@ def stream(
     come with a paired confidence interval. Mismatches are explained column by column
     from the rows in MySQL and PostgreSQL. The report is stored (see `canary report`).
 
+    With --until-idle 0 a record that only one path has written yet, less than the
+    grace period ago, is pending: counted under "pending" in the JSON report, neither
+    missing nor judged.
+
     Exit code 0 when every threshold of [diff] holds, 1 when one is broken.
 
     \b
@@ -73,8 +78,7 @@ def stream(
         progress=(lambda seen, _ours: show(seen)) if show else None,
     )
     emit(report, fmt, out)
-    if report["verdict"] != "pass":
-        raise SystemExit(EXIT_FAILED)
+    require_pass(report)
 
 
 def _names(value: str | None) -> list[str] | None:
@@ -177,5 +181,4 @@ def tables(
         progress=_progress_lines(),
     )
     emit(report, fmt, out)
-    if report["verdict"] != "pass":
-        raise SystemExit(EXIT_FAILED)
+    require_pass(report)

@@ -21,17 +21,22 @@ from canary.cli import (
     schedule_cmd,
 )
 from canary.config import load_settings
-from canary.errors import CanaryError
+from canary.errors import CanaryError, VerificationFailed
 
 
 class _Group(click.Group):
-    """Reports CanaryError as one line on stderr and exits with its code: no traceback."""
+    """Reports CanaryError as one line on stderr and exits with its code: no traceback.
+
+    A failed verification is the command's answer, not a fault, and says so: its report
+    is already printed, and the line names the verdict's reasons.
+    """
 
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
         except CanaryError as exc:
-            click.echo(f"canary: error: {exc}", err=True)
+            label = "FAIL" if isinstance(exc, VerificationFailed) else "error"
+            click.echo(f"canary: {label}: {exc}", err=True)
             ctx.exit(exc.exit_code)
 
 

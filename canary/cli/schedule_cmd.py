@@ -13,7 +13,8 @@ import click
 from canary.cli.context import progress_printer, settings
 from canary.cli.output import emit
 from canary.config import Settings
-from canary.errors import EXIT_FAILED, UsageError
+from canary.core.verdict import require_pass
+from canary.errors import UsageError
 from canary.paths.runtime import StopFlag, stop_on_signals
 from canary.render.text import table
 from canary.schedule.execute import run_job
@@ -95,8 +96,7 @@ def run_now(job_name: str, fmt: str | None, out: Path | None) -> None:
         emit(report, fmt or "text", out)
     verdict = str(report["verdict"])
     click.echo(f"{job.name}: report {report['id']} {verdict.upper()}", err=to_stdout)
-    if verdict != "pass":
-        raise SystemExit(EXIT_FAILED)
+    require_pass(report, subject=job.name)
 
 
 @schedule.command("start")
@@ -161,8 +161,8 @@ def start(max_runs: int | None, duration: float | None, verbose: bool) -> None:
         )
     failed = sum(1 for outcome in result.outcomes if outcome.failed)
     click.echo(f"stopped: {len(result.outcomes)} run(s), {failed} not passed", err=True)
-    if result.exit_code:
-        raise SystemExit(result.exit_code)
+    if result.worst is not None:
+        raise result.worst
 
 
 def _function_for(resolved: Settings, spec: JobSpec) -> JobFunction:
@@ -171,10 +171,10 @@ def _function_for(resolved: Settings, spec: JobSpec) -> JobFunction:
 
 def _print_run(outcome: Outcome) -> None:
     when = f"{outcome.started:{_TIME}}"
-    if outcome.error is not None:
-        result = f"ERROR  {outcome.error}"
+    if outcome.verdict is not None:
+        result = f"{outcome.verdict.upper()}  {outcome.report_id or ''}"
     else:
-        result = f"{(outcome.verdict or '').upper()}  {outcome.report_id or ''}"
+        result = f"ERROR  {outcome.error}"
     click.echo(f"{when}  {outcome.job}  {result}  ({outcome.seconds:.1f} s)")
 
 

@@ -6,6 +6,11 @@ only a compact integer marker stays behind to recognise later redeliveries as
 duplicates. Besides that marker, a record costs its latency figures (kept for the
 percentiles and the paired statistics): about 0.9 KB per record in all.
 
+What still waits when the result is taken is missing on the other path, unless a
+``Horizon`` says the other path's event may still come: a record whose only event
+committed within the grace period before the horizon is *pending*, counted apart and
+not judged.
+
 Samples keep the records with the smallest coordinates, so a report does not depend on
 the order in which events happened to be read.
 """
@@ -29,6 +34,24 @@ _PARTITION_LIMIT = 1 << _PARTITION_BITS
 # A coordinate packed into one int, or, past those bits, spelled out as a tuple (an int
 # never equals a tuple, so the two forms cannot collide).
 Coordinate = int | tuple[str, int, int]
+
+
+@dataclass(frozen=True, slots=True)
+class Horizon:
+    """The moment a read of the compare topic stands for, and the grace period before it.
+
+    A read that does not wait for late events ends at the topic's end as it was at
+    ``as_of_ms`` (epoch ms). A record the other path wrote within ``grace_ms`` of the
+    first one may still be on its way then, so an event that committed after
+    ``as_of_ms - grace_ms`` and is still alone proves nothing missing yet.
+    """
+
+    as_of_ms: float
+    grace_ms: float
+
+    def too_young(self, at: float) -> bool:
+        """Whether an event that committed at ``at`` (epoch ms) is still within grace."""
+        return at > self.as_of_ms - self.grace_ms
 
 
 @dataclass(order=True, frozen=True, slots=True)
@@ -91,6 +114,13 @@ class JoinResult:
     mismatched_samples: list[Sample]
     missing_in_ring_samples: list[Sample]
     missing_in_legacy_samples: list[Sample]
+    # Records only one path has, still within grace at the horizon: neither missing nor
+    # judged. Without a horizon there are none.
+    pending_in_ring: int = 0
+    pending_in_legacy: int = 0
+    pending_in_ring_samples: list[Sample] = field(default_factory=list)
+    pending_in_legacy_samples: list[Sample] = field(default_factory=list)
+    horizon: Horizon | None = None
 
 
 class StreamJoin:
@@ -101,8 +131,8 @@ class StreamJoin:
         self._max_samples = max_samples
         self._topics: dict[str, int] = {}
         self._topic_names: list[str] = []
-        # coordinate -> (path index, sum, latency, key) of the first event seen
-        self._pending: dict[Coordinate, tuple[int, str, float, str]] = {}
+        # coordinate -> (path index, sum, latency, key, at) of the first event seen
+        self._pending: dict[Coordinate, tuple[int, str, float, str, float]] = {}
         self._paired: set[Coordinate] = set()
         self._records = [0, 0]
         self._duplicates = [0, 0]
@@ -160,7 +190,7 @@ class StreamJoin:
         latency = at - ts
         first = self._pending.pop(coordinate, None)
         if first is None:
-            self._pending[coordinate] = (path, digest, latency, key)
+            self._pending[coordinate] = (path, digest, latency, key, at)
             self._records[path] += 1
             self._latencies[path].append(latency)
             return
@@ -184,14 +214,19 @@ class StreamJoin:
     def unpaired(self) -> int:
         return len(self._pending)
 
-    def result(self) -> JoinResult:
-        """Classify what is still unpaired as missing on the other side."""
+    def result(self, horizon: Horizon | None = None) -> JoinResult:
+        """Classify what is still unpaired as missing on the other side, or as pending
+        when ``horizon`` says its other event may still come."""
         missing = (_Reservoir(self._max_samples), _Reservoir(self._max_samples))
-        for coordinate, (path, checksum, _, key) in self._pending.items():
+        pending = (_Reservoir(self._max_samples), _Reservoir(self._max_samples))
+        for coordinate, (path, checksum, _, key, at) in self._pending.items():
             topic, partition, offset = self._unpack(coordinate)
             sums = {"legacy_sum": checksum} if path == LEGACY else {"ring_sum": checksum}
-            # Present only on `path`, so missing on the other one.
-            missing[path].add(Sample(topic, partition, offset, key, **sums))
+            # Present only on `path`, so missing (or not yet there) on the other one.
+            waiting = horizon is not None and horizon.too_young(at)
+            (pending if waiting else missing)[path].add(
+                Sample(topic, partition, offset, key, **sums)
+            )
         return JoinResult(
             records=(self._records[0], self._records[1]),
             matched=self._matched,
@@ -205,12 +240,18 @@ class StreamJoin:
             mismatched_samples=self._mismatched.sorted(),
             missing_in_ring_samples=missing[LEGACY].sorted(),
             missing_in_legacy_samples=missing[RING].sorted(),
+            pending_in_ring=pending[LEGACY].count,
+            pending_in_legacy=pending[RING].count,
+            pending_in_ring_samples=pending[LEGACY].sorted(),
+            pending_in_legacy_samples=pending[RING].sorted(),
+            horizon=horizon,
         )
 
 
 def merge(parts: Sequence[JoinResult], max_samples: int) -> JoinResult:
     """One result from joins over disjoint sets of compare partitions (both paths' events
-    of a record share a partition, so no record is split between parts)."""
+    of a record share a partition, so no record is split between parts). The parts are
+    taken against one horizon, so the first part's stands for all."""
 
     def total(field: str) -> int:
         return sum(getattr(part, field) for part in parts)
@@ -237,4 +278,9 @@ def merge(parts: Sequence[JoinResult], max_samples: int) -> JoinResult:
         mismatched_samples=smallest("mismatched_samples"),
         missing_in_ring_samples=smallest("missing_in_ring_samples"),
         missing_in_legacy_samples=smallest("missing_in_legacy_samples"),
+        pending_in_ring=total("pending_in_ring"),
+        pending_in_legacy=total("pending_in_legacy"),
+        pending_in_ring_samples=smallest("pending_in_ring_samples"),
+        pending_in_legacy_samples=smallest("pending_in_legacy_samples"),
+        horizon=parts[0].horizon if parts else None,
     )

@@ -15,8 +15,8 @@ from canary.core.verdict import Thresholds, judge
 def stream_report(
     report_id: str, run_id: str, result: JoinResult, limits: Thresholds, created_at: str
 ) -> dict[str, Any]:
-    """The JSON report; fields beyond §7 (id, created_at, paired statistics, thresholds)
-    are additions a reader may ignore."""
+    """The JSON report; fields beyond §7 (id, created_at, paired statistics, thresholds,
+    pending) are additions a reader may ignore."""
     legacy = summarize(result.latencies[0])
     ring = summarize(result.latencies[1])
     p99_gap = ring.p99 - legacy.p99
@@ -48,7 +48,24 @@ def stream_report(
             "missing_in_ring": [s.as_json() for s in result.missing_in_ring_samples],
             "missing_in_legacy": [s.as_json() for s in result.missing_in_legacy_samples],
         },
+        "pending": pending(result),
         "thresholds": asdict(limits),
+    }
+
+
+def pending(result: JoinResult) -> dict[str, Any]:
+    """Records only one path had when the read began, within the grace period: counts and
+    samples by the path still to write them, and that grace period (null when the read
+    waited it out instead, so nothing can be pending)."""
+    horizon = result.horizon
+    return {
+        "in_ring": result.pending_in_ring,
+        "in_legacy": result.pending_in_legacy,
+        "grace_s": None if horizon is None else horizon.grace_ms / 1000,
+        "samples": {
+            "in_ring": [s.as_json() for s in result.pending_in_ring_samples],
+            "in_legacy": [s.as_json() for s in result.pending_in_legacy_samples],
+        },
     }
 
 

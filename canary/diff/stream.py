@@ -2,7 +2,8 @@
 
 The reader assigns every partition of the compare topic from the beginning and commits
 nothing, so the diff holds no state outside the topic: stopped and started again, it
-reads the same events and reaches the same report.
+reads the same events and reaches the same report (but for records that were pending,
+within the grace period, and have come of age since).
 """
 
 from __future__ import annotations
@@ -66,7 +67,9 @@ def read_run(
 
     Stops once nothing new has arrived for ``until_idle`` seconds, waiting up to
     ``grace`` seconds longer while records still lack the other path's event.
-    ``until_idle`` 0 reads up to the end of the topic as it is now.
+    ``until_idle`` 0 reads up to the end of the topic as it is now and waits for
+    nothing: the grace period is then the caller's to apply, to the events' commit
+    times (a ``Horizon`` for ``StreamJoin.result``).
     """
     admin = client.probe(bootstrap)
     # All topics, not the one by name: naming it would let the broker auto-create it.

@@ -19,7 +19,8 @@ from zoneinfo import ZoneInfo
 from apscheduler.executors.pool import ThreadPoolExecutor
 from apscheduler.schedulers.background import BackgroundScheduler
 
-from canary.errors import EXIT_FAILED, EXIT_PASS, CanaryError
+from canary.core.verdict import failure
+from canary.errors import CanaryError
 from canary.paths.runtime import StopFlag
 from canary.schedule.jobs import JobSpec
 
@@ -32,19 +33,23 @@ Clock = Callable[[], datetime]
 
 @dataclass(frozen=True, slots=True)
 class Outcome:
-    """One run of one job: its report's id and verdict, or the error that ended it."""
+    """One run of one job: its report's id and verdict, or the error that ended it.
+
+    ``error`` is set whenever the run did not pass: the ``VerificationFailed`` of a
+    failed verdict (beside the report's id and verdict), or the error that stopped the
+    run before it had a report (no verdict then).
+    """
 
     job: str
     started: datetime
     seconds: float
     report_id: str | None = None
     verdict: str | None = None
-    error: str | None = None
-    exit_code: int = EXIT_PASS
+    error: CanaryError | None = None
 
     @property
     def failed(self) -> bool:
-        return self.exit_code != EXIT_PASS
+        return self.error is not None
 
 
 class RunBudget:
@@ -72,10 +77,13 @@ class RunBudget:
         if spent:
             self._on_spent()
 
-    def exit_code(self) -> int:
-        """The worst exit code of the runs so far (3 service, 2 usage, 1 failed, 0 pass)."""
+    def worst(self) -> CanaryError | None:
+        """The error of the worst run so far, None when every run passed: the one whose
+        exit code is highest (an unreachable service over a usage error over a failed
+        verdict), the earliest of equals."""
         with self._lock:
-            return max((outcome.exit_code for outcome in self.outcomes), default=EXIT_PASS)
+            errors = [outcome.error for outcome in self.outcomes if outcome.error is not None]
+        return max(errors, key=lambda error: error.exit_code, default=None)
 
 
 class GuardedJob:
@@ -127,35 +135,30 @@ class GuardedJob:
             report = self._function()
         except CanaryError as exc:
             log.error("job %s failed: %s", self.name, exc)
-            return self._failure(started, began, str(exc), exc.exit_code)
+            return self._failure(started, began, exc)
         except Exception as exc:  # one failing job must not stop the others
             log.exception("job %s failed", self.name)
-            return self._failure(started, began, f"{type(exc).__name__}: {exc}", EXIT_FAILED)
-        verdict = str(report.get("verdict", "unknown"))
+            unexpected = CanaryError(f"{type(exc).__name__}: {exc}")
+            unexpected.__cause__ = exc
+            return self._failure(started, began, unexpected)
         return Outcome(
             job=self.name,
             started=started,
             seconds=self._timer() - began,
             report_id=str(report.get("id", "")) or None,
-            verdict=verdict,
-            exit_code=EXIT_PASS if verdict == "pass" else EXIT_FAILED,
+            verdict=str(report.get("verdict", "unknown")),
+            error=failure(report, subject=self.name),
         )
 
-    def _failure(self, started: datetime, began: float, error: str, code: int) -> Outcome:
-        return Outcome(
-            job=self.name,
-            started=started,
-            seconds=self._timer() - began,
-            error=error,
-            exit_code=code,
-        )
+    def _failure(self, started: datetime, began: float, error: CanaryError) -> Outcome:
+        return Outcome(job=self.name, started=started, seconds=self._timer() - began, error=error)
 
 
 @dataclass(frozen=True, slots=True)
 class ScheduleResult:
     outcomes: list[Outcome]
     stopped_by: str
-    exit_code: int
+    worst: CanaryError | None  # the error the schedule as a whole ends with (RunBudget.worst)
 
 
 def run_schedule(
@@ -198,4 +201,4 @@ def run_schedule(
     finally:
         on_stopping(stop.reason or "error")
         scheduler.shutdown(wait=True)
-    return ScheduleResult(budget.outcomes, stop.reason, budget.exit_code())
+    return ScheduleResult(budget.outcomes, stop.reason, budget.worst())

@@ -182,6 +182,9 @@ def test_injected_divergence_fails_the_run(diverging: tuple[Demo, Injected]) -> 
     assert set(truth.kinds.values()) == {"rounding", "timezone", "drop"}
     assert truth.mismatched
     assert truth.missing_in_ring
+    # The report on stdout, then one line on stderr naming why the run failed.
+    last = demo.process.stderr.splitlines()[-1]
+    assert last == "canary: FAIL: " + "; ".join(report["reasons"])
 
 
 def test_mismatched_and_missing_are_exactly_the_injected_records(
@@ -243,6 +246,7 @@ def test_samples_name_the_column_and_the_cause(diverging: tuple[Demo, Injected])
 def test_clean_demo_passes(demo_env: DemoEnv) -> None:
     demo = run_demo(demo_env)
     assert demo.process.returncode == 0, demo.process.stderr[-3000:]
+    assert "canary: FAIL" not in demo.process.stderr
     report = demo.report
     assert report["verdict"] == "pass"
     assert report["reasons"] == []

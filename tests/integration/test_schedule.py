@@ -26,7 +26,7 @@ from confluent_kafka.admin import AdminClient
 
 from canary.config import ScheduledJob, ScheduleSettings, Settings
 from canary.core.events import CompareEvent, PathName, SourceCoord, encode_event
-from canary.errors import EXIT_SERVICE, EXIT_USAGE
+from canary.errors import EXIT_SERVICE, EXIT_USAGE, ServiceUnavailable, UsageError
 from canary.kafka import admin, client
 from canary.kafka.producer import CheckedProducer
 from canary.paths.runtime import StopFlag
@@ -186,13 +186,13 @@ def test_an_interval_job_runs_again_and_again_while_a_failing_job_fails_beside_i
 
     result = run_schedule(specs, function_for, zone=zone, stop=stop, duration=40, on_run=on_run)
     assert result.stopped_by == "enough runs", result.outcomes
-    assert result.exit_code == EXIT_SERVICE
+    assert isinstance(result.worst, ServiceUnavailable)
+    assert result.worst.exit_code == EXIT_SERVICE
     good = [o for o in result.outcomes if o.job == "good"]
     lost = [o for o in result.outcomes if o.job == "lost"]
     for outcome in lost:
-        assert outcome.exit_code == EXIT_SERVICE
-        assert outcome.error is not None
-        assert outcome.error.startswith("PostgreSQL is not reachable at 127.0.0.1:1")
+        assert isinstance(outcome.error, ServiceUnavailable)
+        assert str(outcome.error).startswith("PostgreSQL is not reachable at 127.0.0.1:1")
     assert all(o.verdict == "pass" and o.error is None for o in good), good
     assert any(o.started > min(f.started for f in lost) for o in good)
     stored = {report.id: report for report in world.stored("good")}
@@ -200,6 +200,37 @@ def test_an_interval_job_runs_again_and_again_while_a_failing_job_fails_beside_i
         assert outcome.report_id in stored
         assert stored[outcome.report_id].verdict == "pass"
         assert stored[outcome.report_id].body["matched"] == RECORDS
+
+
+def test_a_stream_job_reading_to_the_end_leaves_a_late_pair_pending(world: World) -> None:
+    """The documented ``until_idle = 0`` job: an event whose pair is seconds late is not
+    a missing record, and once the pair is there the next run matches it."""
+    run_id = f"late-{uuid.uuid4().hex[:8]}"
+    on_time = events(run_id)[:-2]  # every record but the last, on both paths
+    now_ms = time.time() * 1000
+    src = SourceCoord(f"orders-{run_id}", 0, RECORDS, int(now_ms) - 500)
+    legacy = CompareEvent(run_id, "legacy", "k-late", src, "e" * 32, now_ms - 400)
+    ring = CompareEvent(run_id, "ring", "k-late", src, "e" * 32, now_ms + 3000)
+    producer = CheckedProducer(world.settings.kafka.bootstrap)
+
+    def publish(published: list[CompareEvent]) -> None:
+        for event in published:
+            producer.produce(world.topic, encode_event(event), key=event.key.encode())
+        producer.flush()
+
+    publish([*on_time, legacy])
+    job = stream_job("late", run_id, grace=60)
+    first = run_job(world.settings, job)
+    assert first["verdict"] == "pass", first["reasons"]
+    assert (first["matched"], first["missing_in_ring"]) == (RECORDS - 1, 0)
+    assert (first["pending"]["in_ring"], first["pending"]["in_legacy"]) == (1, 0)
+    assert [s["key"] for s in first["pending"]["samples"]["in_ring"]] == ["k-late"]
+
+    publish([ring])
+    second = run_job(world.settings, job)
+    assert second["verdict"] == "pass", second["reasons"]
+    assert (second["matched"], second["pending"]["in_ring"]) == (RECORDS, 0)
+    assert {r.id for r in world.stored(run_id)} == {first["id"], second["id"]}
 
 
 @pytest.fixture
@@ -269,9 +300,9 @@ def test_a_tables_job_goes_on_after_a_tables_job_whose_table_is_missing(
     assert result.stopped_by == "enough runs", result.outcomes
     for outcome in result.outcomes:
         if outcome.job == "gone":
-            assert outcome.exit_code == EXIT_USAGE
-            assert outcome.error is not None
-            assert f"unknown table '{table_pair}_gone'" in outcome.error
+            assert isinstance(outcome.error, UsageError)
+            assert outcome.error.exit_code == EXIT_USAGE
+            assert f"unknown table '{table_pair}_gone'" in str(outcome.error)
         else:
             assert outcome.verdict == "pass", outcome
     stored = {report.id: report for report in world.reports("tables")}
@@ -310,6 +341,7 @@ def test_schedule_list_and_run_through_the_cli(world: World, tmp_path: Path) -> 
     assert failed.returncode == 1, failed.stderr
     assert '"mismatched": 1' in failed.stdout
     assert "bad: report stream-bad-" in failed.stderr
+    assert failed.stderr.splitlines()[-1] == "canary: FAIL: bad: 1 mismatched records (limit 0)"
     assert [r.verdict for r in world.stored("bad")] == ["fail"]
 
     lost = canary("schedule", "run", "good", env={**env, "CANARY_POSTGRES__PORT": "1"})

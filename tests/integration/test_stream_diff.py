@@ -444,11 +444,17 @@ def test_verdict_and_exit_code_of_a_failing_run(diffed: Diffed) -> None:
     report = diffed.report
     assert diffed.process.returncode == 1, diffed.process.stderr
     assert report["verdict"] == "fail"
-    assert report["reasons"] == [
+    reasons = [
         "60 mismatched records (limit 0)",
         "60 records missing in ring (limit 0)",
         "40 records missing in legacy (limit 0)",
     ]
+    assert report["reasons"] == reasons
+    assert diffed.process.stderr.splitlines()[-1] == "canary: FAIL: " + "; ".join(reasons)
+    # The lone events committed months ago: long past the grace period, none pending.
+    pending = report["pending"]
+    assert (pending["in_ring"], pending["in_legacy"]) == (0, 0)
+    assert pending["grace_s"] == 10.0
 
 
 def test_latency_distributions_are_told_apart(diffed: Diffed) -> None:
@@ -466,6 +472,7 @@ def test_latency_distributions_are_told_apart(diffed: Diffed) -> None:
 def test_a_clean_run_in_the_same_topic_passes(diffed: Diffed, store: Store) -> None:
     process = canary(*diff_args(diffed.clean.run_id), env=store.env(diffed.topic))
     assert process.returncode == 0, process.stdout + process.stderr
+    assert "canary:" not in process.stderr
     report = orjson.loads(process.stdout)
     assert report["verdict"] == "pass"
     assert report["reasons"] == []
@@ -484,7 +491,70 @@ def test_unknown_run_fails_with_nothing_verified(diffed: Diffed, store: Store) -
     report = orjson.loads(process.stdout)
     assert report["verdict"] == "fail"
     assert any("nothing was verified" in reason for reason in report["reasons"])
+    assert process.stderr.splitlines()[-1] == (
+        "canary: FAIL: no compare events for this run: nothing was verified"
+    )
     assert report["records"] == {"legacy": 0, "ring": 0}
+
+
+# --- a pair whose second half arrives late ----------------------------------------------------
+
+
+def test_until_idle_0_leaves_a_record_whose_pair_is_late_pending_until_it_arrives(
+    services: Services, store: Store, module_topics: Callable[[str], str]
+) -> None:
+    """Reading to the topic's end does not wait, so the grace period applies to commit
+    times: a lone event younger than it is pending, neither missing nor judged."""
+    topic = module_topics("compare-late")
+    run_id = f"it-late-{uuid.uuid4().hex[:8]}"
+    bootstrap = services.settings.kafka.bootstrap
+    rng = random.Random(SEED + 3)
+    expected = Expected()
+    messages = []
+    for index in range(5):  # old pairs: something to judge beside the late one
+        coord = ("late.src", index % 6, index // 6)
+        digest = _digest(rng)
+        for path in ("legacy", "ring"):
+            event = _event(run_id, path, coord, f"late-{index}", digest, 20.0)
+            expected.see(event)
+            messages.append((event.key.encode(), encode_event(event)))
+    now_ms = time.time() * 1000
+    src = SourceCoord(t="late.src", p=5, o=0, ts=int(now_ms) - 300)
+    legacy = CompareEvent(run_id, "legacy", "late-5", src, _digest(rng), now_ms - 200)
+    ring = CompareEvent(run_id, "ring", "late-5", src, legacy.sum, now_ms + 4000)
+    publish(bootstrap, topic, [*messages, (b"late-5", encode_event(legacy))])
+    env = store.env(topic)
+
+    early = canary(*diff_args(run_id), "--grace", "60", env=env)
+    assert early.returncode == 0, early.stdout + early.stderr
+    report = orjson.loads(early.stdout)
+    assert report["verdict"] == "pass"
+    assert (report["matched"], report["missing_in_ring"], report["missing_in_legacy"]) == (5, 0, 0)
+    assert report["records"] == {"legacy": 6, "ring": 5}
+    pending = report["pending"]
+    assert (pending["in_ring"], pending["in_legacy"], pending["grace_s"]) == (1, 0, 60.0)
+    assert pending["samples"] == {
+        "in_ring": [
+            {"key": "late-5", "src": {"t": "late.src", "p": 5, "o": 0}, "legacy_sum": legacy.sum}
+        ],
+        "in_legacy": [],
+    }
+
+    # No grace period: the same lone event is a missing record.
+    strict = canary(*diff_args(run_id), "--grace", "0", env=env)
+    assert strict.returncode == 1, strict.stdout + strict.stderr
+    assert orjson.loads(strict.stdout)["missing_in_ring"] == 1
+    assert strict.stderr.splitlines()[-1] == "canary: FAIL: 1 records missing in ring (limit 0)"
+
+    publish(bootstrap, topic, [(b"late-5", encode_event(ring))])
+    late = canary(*diff_args(run_id), "--grace", "60", env=env)
+    assert late.returncode == 0, late.stdout + late.stderr
+    report = orjson.loads(late.stdout)
+    assert (report["matched"], report["missing_in_ring"]) == (6, 0)
+    assert (report["pending"]["in_ring"], report["pending"]["in_legacy"]) == (0, 0)
+    for event in (legacy, ring):
+        expected.see(event)
+    check_report(report, run_id, expected)
 
 
 # --- the report store -----------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""Tests for the command line through click's runner: help, config check, exit codes."""
+"""Tests for the command line through click's runner: help, config check, exit codes,
+and how a verdict becomes the exit code."""
 
 from __future__ import annotations
 
@@ -12,6 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from canary import __version__
+from canary.cli import demo_cmd, diff_cmd
 from canary.cli.main import cli
 from canary.config import load_settings
 
@@ -169,3 +171,65 @@ def test_usage_errors_exit_2(args: list[str]) -> None:
     assert result.exit_code == 2
     assert "Traceback" not in result.output
     assert "Usage:" in result.stderr
+
+
+# --- verdicts: the report as asked for, then exit 1 with the reasons on stderr -----------
+
+REASONS = ["3 mismatched records (limit 0)", "1 records missing in ring (limit 0)"]
+# Each report command, and the function in its module that makes its report.
+VERDICT_COMMANDS = [
+    (diff_cmd, "diff_stream", ["diff", "stream", "--run-id", "r1", "--no-drill"]),
+    (diff_cmd, "diff_tables", ["diff", "tables", "--table", "orders", "--key", "order_id"]),
+    (demo_cmd, "run_demo", ["demo", "--count", "10"]),
+]
+
+
+def _fake_report(verdict: str) -> dict[str, object]:
+    return {
+        "kind": "stream",
+        "id": "stream-r1-1",
+        "verdict": verdict,
+        "reasons": REASONS if verdict == "fail" else [],
+    }
+
+
+@pytest.mark.parametrize(
+    ("module", "function", "args"),
+    VERDICT_COMMANDS,
+    ids=[" ".join(c[2][:2]) for c in VERDICT_COMMANDS],
+)
+@pytest.mark.parametrize("verdict", ["pass", "fail"])
+def test_a_report_command_prints_its_report_then_exits_by_verdict(
+    monkeypatch: pytest.MonkeyPatch,
+    module: object,
+    function: str,
+    args: list[str],
+    verdict: str,
+) -> None:
+    report = _fake_report(verdict)
+    monkeypatch.setattr(module, function, lambda *_args, **_kw: report)
+    result = _invoke(["--config", str(LOCAL_TOML), *args, "--format", "json"])
+    assert orjson.loads(result.stdout) == report
+    if verdict == "pass":
+        assert result.exit_code == 0, result.output
+        assert result.stderr == ""
+    else:
+        assert result.exit_code == 1, result.output
+        assert result.stderr == f"canary: FAIL: {'; '.join(REASONS)}\n"
+        assert "error" not in result.stderr
+
+
+def test_a_failed_verdict_written_to_a_file_still_exits_1(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    report = _fake_report("fail")
+    monkeypatch.setattr(diff_cmd, "diff_stream", lambda *_args, **_kw: report)
+    out = tmp_path / "r1.json"
+    args = ["diff", "stream", "--run-id", "r1", "--format", "json", "--out", str(out)]
+    result = _invoke(["--config", str(LOCAL_TOML), *args])
+    assert result.exit_code == 1, result.output
+    assert result.stdout == ""
+    assert orjson.loads(out.read_text(encoding="utf-8")) == report
+    first, second = result.stderr.splitlines()
+    assert first == f"report stream-r1-1 (fail) written to {out}"
+    assert second == f"canary: FAIL: {'; '.join(REASONS)}"

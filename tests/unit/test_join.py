@@ -20,7 +20,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from canary.core.events import CompareEvent, PathName, SourceCoord, encode_event
-from canary.core.join import JoinResult, StreamJoin
+from canary.core.join import Horizon, JoinResult, StreamJoin, merge
 from canary.diff.stream import _fold
 
 RUN = "run-1"
@@ -50,11 +50,13 @@ def event(
     )
 
 
-def fold(events: Iterable[CompareEvent], max_samples: int = 20) -> JoinResult:
+def fold(
+    events: Iterable[CompareEvent], max_samples: int = 20, horizon: Horizon | None = None
+) -> JoinResult:
     join = StreamJoin(RUN, max_samples=max_samples)
     for item in events:
         join.add(item)
-    return join.result()
+    return join.result(horizon)
 
 
 def coords_of(samples: Sequence[Any]) -> list[Coord]:
@@ -303,6 +305,72 @@ def test_unpaired_counts_records_still_waiting() -> None:
     assert join.unpaired() == 1
 
 
+# --- the grace period at a horizon: pending, not missing -----------------------------------
+
+GRACE_MS = 10_000.0
+
+
+def at_horizon(seconds_after: float) -> Horizon:
+    """A horizon ``seconds_after`` the commit of an event made by ``event`` (TS + 5 ms)."""
+    return Horizon(as_of_ms=TS + 5.0 + seconds_after * 1000, grace_ms=GRACE_MS)
+
+
+def test_a_lone_event_younger_than_grace_is_pending_not_missing() -> None:
+    events = [event(("t", 0, 1), "legacy"), event(("t", 0, 2), "ring", SUM_B)]
+    result = fold(events, horizon=at_horizon(3))
+    assert (result.missing_in_ring, result.missing_in_legacy) == (0, 0)
+    assert (result.pending_in_ring, result.pending_in_legacy) == (1, 1)
+    assert [s.as_json() for s in result.pending_in_ring_samples] == [
+        {"key": "k0-1", "src": {"t": "t", "p": 0, "o": 1}, "legacy_sum": SUM_A}
+    ]
+    assert [s.as_json() for s in result.pending_in_legacy_samples] == [
+        {"key": "k0-2", "src": {"t": "t", "p": 0, "o": 2}, "ring_sum": SUM_B}
+    ]
+    assert result.missing_in_ring_samples == result.missing_in_legacy_samples == []
+    assert result.records == (1, 1)  # still records of their path, with their latency
+    assert result.latencies == ([5.0], [5.0])
+    assert result.horizon == at_horizon(3)
+
+
+@pytest.mark.parametrize("seconds_after", [10.0, 60.0])
+def test_a_lone_event_as_old_as_the_grace_period_is_missing(seconds_after: float) -> None:
+    result = fold([event(("t", 0, 1), "legacy")], horizon=at_horizon(seconds_after))
+    assert (result.missing_in_ring, result.pending_in_ring) == (1, 0)
+    assert coords_of(result.missing_in_ring_samples) == [("t", 0, 1)]
+
+
+def test_without_a_horizon_every_lone_event_is_missing() -> None:
+    result = fold([event(("t", 0, 1), "legacy", latency=1e12)])
+    assert (result.missing_in_ring, result.pending_in_ring) == (1, 0)
+    assert result.horizon is None
+
+
+def test_a_pair_is_judged_however_young() -> None:
+    coord = ("t", 0, 1)
+    result = fold([event(coord, "legacy"), event(coord, "ring", SUM_B)], horizon=at_horizon(0))
+    assert (result.mismatched, result.pending_in_ring, result.pending_in_legacy) == (1, 0, 0)
+
+
+def test_the_first_delivery_decides_whether_a_lone_record_is_pending() -> None:
+    coord = ("t", 0, 1)
+    # Delivered long ago and redelivered just now: the record has waited long enough.
+    events = [event(coord, "ring"), event(coord, "ring", latency=55_000.0)]
+    result = fold(events, horizon=at_horizon(60))
+    assert (result.missing_in_legacy, result.pending_in_legacy) == (1, 0)
+    assert result.duplicates == (0, 1)
+
+
+def test_merge_adds_up_pending_records_and_keeps_the_horizon() -> None:
+    horizon = at_horizon(3)
+    young = [event(("t", 0, o), "legacy") for o in range(3)]
+    old = [event(("t", 1, 0), "ring", latency=-60_000.0)]
+    parts = [fold(young[:2], 2, horizon), fold([young[2], *old], 2, horizon)]
+    merged = merge(parts, 2)
+    assert (merged.pending_in_ring, merged.missing_in_legacy) == (3, 1)
+    assert coords_of(merged.pending_in_ring_samples) == [("t", 0, 0), ("t", 0, 1)]
+    assert merged.horizon == horizon
+
+
 # --- what the stream reader folds: invalid events and other runs -------------------------
 
 
@@ -384,6 +452,40 @@ def test_agrees_with_the_reference_in_any_arrival_order(
 ) -> None:
     rng.shuffle(events)
     assert_agrees(fold(events, max_samples=cap), reference(events), cap)
+
+
+@settings(max_examples=200)
+@given(_histories(), st.randoms(use_true_random=False), _latency, st.floats(0, 10_000))
+def test_a_horizon_splits_the_missing_records_by_the_age_of_their_first_event(
+    events: list[CompareEvent], rng: random.Random, as_of: float, grace: float
+) -> None:
+    rng.shuffle(events)
+    horizon = Horizon(as_of_ms=TS + as_of, grace_ms=grace)
+    expected = reference(events)
+    result = fold(events, max_samples=1000, horizon=horizon)
+    first: dict[tuple[Coord, str], CompareEvent] = {}
+    for item in events:
+        first.setdefault(((item.src.t, item.src.p, item.src.o), item.path), item)
+    for path, lonely, missing, pending in (
+        (
+            "legacy",
+            expected.missing_in_ring,
+            result.missing_in_ring_samples,
+            result.pending_in_ring_samples,
+        ),
+        (
+            "ring",
+            expected.missing_in_legacy,
+            result.missing_in_legacy_samples,
+            result.pending_in_legacy_samples,
+        ),
+    ):
+        young = [c for c in lonely if first[(c, path)].at > horizon.as_of_ms - horizon.grace_ms]
+        assert coords_of(pending) == young
+        assert coords_of(missing) == [c for c in lonely if c not in young]
+    assert result.pending_in_ring + result.missing_in_ring == len(expected.missing_in_ring)
+    assert result.pending_in_legacy + result.missing_in_legacy == len(expected.missing_in_legacy)
+    assert (result.matched, result.mismatched) == (expected.matched, len(expected.mismatched))
 
 
 def _normal(result: JoinResult) -> dict[str, Any]:

@@ -27,12 +27,13 @@ from canary.config import ScheduledJob, ScheduleSettings, Settings, load_setting
 from canary.diff import run as diff_run
 from canary.errors import (
     EXIT_FAILED,
-    EXIT_PASS,
     EXIT_SERVICE,
     EXIT_USAGE,
+    CanaryError,
     ConfigError,
     ServiceUnavailable,
     UsageError,
+    VerificationFailed,
 )
 from canary.paths.runtime import StopFlag
 from canary.schedule import execute, jobs
@@ -351,11 +352,15 @@ def test_a_failing_run_is_logged_with_the_job_name_and_the_next_run_goes_on(
     with caplog.at_level(logging.ERROR, logger="canary.schedule.runner"):
         first, second, third = job(), job(), job()
     assert first is not None
-    assert first.error == "Kafka is not reachable at 127.0.0.1:1: no broker answered"
-    assert first.exit_code == EXIT_SERVICE
+    assert isinstance(first.error, ServiceUnavailable)
+    assert str(first.error) == "Kafka is not reachable at 127.0.0.1:1: no broker answered"
+    assert first.verdict is None
     assert second is not None
-    assert second.error == "RuntimeError: boom"
-    assert second.exit_code == EXIT_FAILED
+    # A foreign error joins the tree at its root: exit code 1, its cause kept.
+    assert type(second.error) is CanaryError
+    assert str(second.error) == "RuntimeError: boom"
+    assert second.error.exit_code == EXIT_FAILED
+    assert isinstance(second.error.__cause__, RuntimeError)
     assert third is not None
     assert (third.job, third.started, third.report_id, third.verdict) == (
         "job-a",
@@ -364,27 +369,31 @@ def test_a_failing_run_is_logged_with_the_job_name_and_the_next_run_goes_on(
         "pass",
     )
     assert third.error is None
-    assert third.exit_code == EXIT_PASS
+    assert not third.failed
     logged = [record.getMessage() for record in caplog.records]
     assert "job job-a failed: Kafka is not reachable at 127.0.0.1:1: no broker answered" in logged
     assert "job job-a failed" in logged
     assert caplog.records[1].exc_info is not None  # an unexpected error keeps its traceback
 
 
-def test_a_fail_verdict_is_exit_code_1_and_a_broken_reporter_does_not_stop_the_job() -> None:
+def test_a_fail_verdict_is_a_verification_failure_and_a_broken_reporter_is_survived() -> None:
     def reporter(_outcome: Outcome) -> None:
         raise OSError("stdout closed")
 
     budget = RunBudget()
-    job = GuardedJob("j", lambda: {"id": "x", "verdict": "fail"}, budget, reporter)
+    report = {"id": "x", "verdict": "fail", "reasons": ["2 mismatched records (limit 0)"]}
+    job = GuardedJob("j", lambda: report, budget, reporter)
     outcome = job()
     assert outcome is not None
-    assert outcome.exit_code == EXIT_FAILED
+    assert (outcome.report_id, outcome.verdict) == ("x", "fail")
+    assert isinstance(outcome.error, VerificationFailed)
+    assert str(outcome.error) == "j: 2 mismatched records (limit 0)"
+    assert outcome.error.exit_code == EXIT_FAILED
     assert outcome.failed
     assert budget.outcomes == [outcome]
 
 
-def test_the_run_budget_counts_all_jobs_and_reports_the_worst_exit_code() -> None:
+def test_the_run_budget_counts_all_jobs_and_reports_the_worst_error() -> None:
     spent: list[int] = []
     budget = RunBudget(3, on_spent=lambda: spent.append(1))
     a = GuardedJob("a", passing, budget)
@@ -396,8 +405,30 @@ def test_the_run_budget_counts_all_jobs_and_reports_the_worst_exit_code() -> Non
     assert spent == [1]
     assert b() is None  # the budget is spent: no fourth run
     assert len(budget.outcomes) == 3
-    assert budget.exit_code() == EXIT_FAILED
-    assert RunBudget().exit_code() == EXIT_PASS
+    worst = budget.worst()
+    assert isinstance(worst, VerificationFailed)
+    assert str(worst) == "b: verdict fail"
+    assert RunBudget().worst() is None
+
+
+def test_the_worst_error_is_the_one_of_the_highest_exit_code_the_earliest_of_equals() -> None:
+    raised = [
+        UsageError("first usage error"),
+        ServiceUnavailable("MySQL", "127.0.0.1:1"),
+        ServiceUnavailable("Kafka", "127.0.0.1:2"),
+        UsageError("second usage error"),
+    ]
+    budget = RunBudget()
+
+    def failing() -> dict[str, Any]:
+        raise raised[len(budget.outcomes)]
+
+    job = GuardedJob("j", failing, budget)
+    fail = GuardedJob("f", lambda: {"id": "z", "verdict": "fail"}, budget)
+    fail()
+    for _ in raised:
+        job()
+    assert budget.worst() is raised[1]
 
 
 # --- the APScheduler loop, with fake job functions ------------------------------------------
@@ -432,10 +463,11 @@ def test_the_scheduler_keeps_running_a_job_after_another_one_fails() -> None:
     good = [o for o in result.outcomes if o.job == "good"]
     failing = [o for o in result.outcomes if o.job == "failing"]
     assert len(failing) >= 2
-    assert all(o.exit_code == EXIT_USAGE for o in failing)
+    assert all(isinstance(o.error, UsageError) for o in failing)
     first_failure = min(o.started for o in failing)
     assert any(o.started > first_failure and o.verdict == "pass" for o in good)
-    assert result.exit_code == EXIT_USAGE
+    assert isinstance(result.worst, UsageError)
+    assert result.worst.exit_code == EXIT_USAGE
 
 
 def test_the_scheduler_never_runs_one_job_twice_at_once() -> None:
@@ -458,7 +490,7 @@ def test_the_scheduler_never_runs_one_job_twice_at_once() -> None:
     )
     assert len(result.outcomes) == 3
     assert most == 1
-    assert result.exit_code == EXIT_PASS
+    assert result.worst is None
 
 
 def test_the_scheduler_stops_after_its_time_limit_and_on_a_stop_flag() -> None:
@@ -527,15 +559,36 @@ def test_run_unknown_job_exits_2_listing_the_known_ones(tmp_path: Path) -> None:
     assert "known jobs: fast, nightly" in result.stderr
 
 
-@pytest.mark.parametrize(("verdict", "code"), [("pass", 0), ("fail", 1)])
+@pytest.mark.parametrize(
+    ("verdict", "reasons", "code", "stderr"),
+    [
+        ("pass", [], 0, ""),
+        (
+            "fail",
+            ["2 rows only in MySQL", "1 row differs"],
+            1,
+            "canary: FAIL: nightly: 2 rows only in MySQL; 1 row differs\n",
+        ),
+    ],
+)
 def test_run_prints_the_report_id_and_exits_by_verdict(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, verdict: str, code: int
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+    verdict: str,
+    reasons: list[str],
+    code: int,
+    stderr: str,
 ) -> None:
     ran: list[str] = []
 
     def fake_run(_settings: Settings, job: ScheduledJob, **_kw: Any) -> dict[str, Any]:
         ran.append(job.name)
-        return {"id": f"tables-{job.name}-1", "kind": "tables", "verdict": verdict}
+        return {
+            "id": f"tables-{job.name}-1",
+            "kind": "tables",
+            "verdict": verdict,
+            "reasons": reasons,
+        }
 
     monkeypatch.setattr(schedule_cmd, "run_job", fake_run)
     config = write_config(tmp_path, JOBS_TOML)
@@ -543,6 +596,7 @@ def test_run_prints_the_report_id_and_exits_by_verdict(
     assert result.exit_code == code
     assert ran == ["nightly"]
     assert result.stdout == f"nightly: report tables-nightly-1 {verdict.upper()}\n"
+    assert result.stderr == stderr
 
 
 def test_start_without_jobs_exits_2() -> None:
@@ -568,6 +622,25 @@ def test_start_prints_one_line_per_run_and_stops_after_max_runs(
     assert "stopping (max-runs)" in result.stderr
 
 
+def test_start_exits_1_naming_the_failed_verdict_when_the_worst_run_failed(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def fake_run(_settings: Settings, job: ScheduledJob, **_kw: Any) -> dict[str, Any]:
+        reasons = ["3 mismatched records (limit 0)"]
+        return {"id": f"stream-{job.run_id}-x", "verdict": "fail", "reasons": reasons}
+
+    monkeypatch.setattr(schedule_cmd, "run_job", fake_run)
+    config = write_config(tmp_path, JOBS_TOML)
+    result = invoke(["--config", str(config), "schedule", "start", "--max-runs", "2"])
+    assert result.exit_code == EXIT_FAILED
+    lines = result.stdout.splitlines()
+    assert len(lines) == 2
+    for line in lines:
+        assert re.fullmatch(r"\S+ \S+ UTC  fast  FAIL  stream-r1-x  \(\d+\.\d s\)", line), line
+    assert "stopped: 2 run(s), 2 not passed" in result.stderr
+    assert result.stderr.endswith("canary: FAIL: fast: 3 mismatched records (limit 0)\n")
+
+
 def test_start_stops_cleanly_on_sigterm(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     def fake_run(_settings: Settings, _job: ScheduledJob, **_kw: Any) -> dict[str, Any]:
         raise ServiceUnavailable("PostgreSQL", "127.0.0.1:1")
@@ -582,5 +655,6 @@ def test_start_stops_cleanly_on_sigterm(tmp_path: Path, monkeypatch: pytest.Monk
         timer.cancel()
     assert "stopping (SIGTERM)" in result.stderr
     assert result.exit_code == EXIT_SERVICE  # the worst run: an unreachable service
+    assert result.stderr.endswith("canary: error: PostgreSQL is not reachable at 127.0.0.1:1\n")
     assert result.stdout.count("ERROR  PostgreSQL is not reachable at 127.0.0.1:1") >= 2
     assert signal.getsignal(signal.SIGTERM) is signal.SIG_DFL

@@ -1,4 +1,5 @@
-"""The verdict of a stream diff: each threshold, "no limit", and the reasons' wording."""
+"""The verdict of a stream diff: each threshold, "no limit", and the reasons' wording; and
+a failed verdict as the error it raises."""
 
 from __future__ import annotations
 
@@ -9,7 +10,8 @@ import pytest
 
 from canary.core.join import JoinResult
 from canary.core.stats import Paired
-from canary.core.verdict import Thresholds, judge
+from canary.core.verdict import Thresholds, failure, judge, require_pass
+from canary.errors import EXIT_FAILED, VerificationFailed
 
 NO_LIMITS = Thresholds(
     max_mismatched=-1,
@@ -113,6 +115,18 @@ def test_records_on_one_path_only_are_not_zero_records() -> None:
     assert judge(one_sided, NO_PAIRS, 0.0, NO_LIMITS) == ("pass", [])
 
 
+def test_pending_records_are_not_judged() -> None:
+    waiting = result(records=(100, 97), matched=97, pending_in_ring=3)
+    assert judge(waiting, NO_PAIRS, 0.0, Thresholds()) == ("pass", [])
+
+
+def test_nothing_but_pending_records_fails_as_nothing_judged() -> None:
+    waiting = result(records=(4, 2), matched=0, pending_in_ring=4, pending_in_legacy=2)
+    verdict, reasons = judge(waiting, NO_PAIRS, 0.0, NO_LIMITS)
+    assert verdict == "fail"
+    assert reasons == ["no record could be judged yet: all 6 are still within the grace period"]
+
+
 # --- the P99 gap -----------------------------------------------------------------------------
 
 
@@ -163,3 +177,30 @@ def test_zero_limit_on_the_gap_fails_any_slower_ring() -> None:
     verdict, reasons = judge(result(), pairs, 0.1, limits)
     assert verdict == "fail"
     assert "whole 95 % interval is above the limit" in _p99_reason(reasons)
+
+
+# --- a failed verdict as an error -------------------------------------------------------------
+
+
+def test_a_passing_report_is_no_failure() -> None:
+    report = {"verdict": "pass", "reasons": []}
+    assert failure(report) is None
+    require_pass(report)
+
+
+def test_a_failed_report_is_a_verification_failure_naming_its_reasons_on_one_line() -> None:
+    report = {
+        "verdict": "fail",
+        "reasons": ["3 mismatched records (limit 0)", "a\nwrapped  reason"],
+    }
+    error = failure(report)
+    assert isinstance(error, VerificationFailed)
+    assert error.exit_code == EXIT_FAILED
+    assert str(error) == "3 mismatched records (limit 0); a wrapped reason"
+    with pytest.raises(VerificationFailed, match=r"^job-1: 3 mismatched records"):
+        require_pass(report, subject="job-1")
+
+
+def test_a_failed_report_without_reasons_names_its_verdict() -> None:
+    assert str(failure({"verdict": "fail"})) == "verdict fail"
+    assert str(failure({"verdict": "error", "reasons": []}, subject="j")) == "j: verdict error"
