@@ -1,7 +1,7 @@
 """Speed of `canary diff tables` on two `orders`-shaped tables of a million rows.
 
 Creates ``bench_recon_m`` in MySQL and ``bench_recon_p`` in PostgreSQL with the real
-``orders`` schema (sinks.schema), fills both in SQL with the same rows (the JSON ``items``
+``orders`` schema (canary.core.schema), fills both in SQL with the same rows (the JSON ``items``
 written compact and in insertion order, as the legacy path writes it), then times
 ``diff_tables`` on: identical tables, identical tables without the JSON column, and
 tables with a few planted differences. Drops the tables at the end unless ``--keep``.
@@ -19,8 +19,9 @@ import time
 from typing import Any
 
 from canary.config import Settings, load_settings
+from canary.core import schema
 from canary.tables.run import diff_tables
-from sinks import mysql, postgres, schema
+from sinks import ddl, mysql, postgres
 
 MYSQL_TABLE = "bench_recon_m"
 PG_TABLE = "bench_recon_p"
@@ -89,13 +90,13 @@ def create(settings: Settings, rows: int, *, mysql_too: bool = True) -> float:
         _mysql(
             settings,
             f"DROP TABLE IF EXISTS `{MYSQL_TABLE}`",
-            schema.mysql_ddl(MYSQL_TABLE),
+            ddl.mysql_ddl(MYSQL_TABLE),
             _MYSQL_FILL.format(table=MYSQL_TABLE, rows=rows),
         )
     _pg(
         settings,
         f"DROP TABLE IF EXISTS {PG_TABLE}",
-        schema.postgres_ddl(PG_TABLE),
+        ddl.postgres_ddl(PG_TABLE),
         _PG_FILL.format(table=PG_TABLE, rows=rows),
         f"VACUUM ANALYZE {PG_TABLE}",
     )

@@ -3,21 +3,32 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any, Literal
 
 from canary.config import Settings
 from canary.core.events import PathName
 from canary.core.orders import default_key_count
-from canary.errors import ProtocolUnsupported
 from canary.handlers.loader import load_handler
 from canary.kafka import admin, client
+from canary.kafka import consumer as kafka_consumer
+from canary.kafka import publisher as kafka_publisher
 from canary.kafka.producer import CheckedProducer
-from canary.paths.legacy import LegacyOptions, LegacyPath
-from canary.paths.outbox import Outbox
-from canary.paths.ring import RingOptions, RingPath
+from canary.kafka.publisher import KafkaPublisher
+from canary.metrics import MetricsServer, PathMetrics
+from canary.metrics import serve as serve_metrics
+from canary.paths import membership
+from canary.paths.legacy import LegacyOptions, LegacyPath, LegacyPorts
+from canary.paths.ports import BatchWriter
+from canary.paths.remote import RemoteWorker
+from canary.paths.retry import Retrier
+from canary.paths.ring import RingOptions, RingPath, RingPorts
 from canary.paths.runtime import RunSummary, StopFlag
 from canary.produce import ProduceResult, Progress, produce_orders
+from canary.workers import WorkerSpec, serve_child
 from sinks import mysql, postgres
 
 log = logging.getLogger(__name__)
@@ -83,15 +94,13 @@ def empty_tables(settings: Settings, *, offsets: bool = False) -> None:
     offsets when ``offsets``): a fresh start for a demo or a benchmark run."""
     connection = mysql.connect(settings.mysql)
     try:
-        with mysql.translated(settings.mysql), connection.cursor() as cursor:
-            cursor.execute(f"TRUNCATE TABLE `{settings.mysql.table}`")
-        connection.commit()
+        with mysql.translated(settings.mysql):
+            mysql.truncate(connection, settings.mysql.table)
     finally:
         connection.close()
-    with postgres.connect(settings.postgres) as pg, postgres.translated(settings.postgres):
-        pg.execute(f"TRUNCATE TABLE {settings.postgres.table}")
-        if offsets:
-            pg.execute(f"TRUNCATE TABLE {settings.postgres.offsets_table}")
+    pg = settings.postgres
+    with postgres.connect(pg) as pg_connection, postgres.translated(pg):
+        postgres.truncate(pg_connection, pg.table, *([pg.offsets_table] if offsets else []))
 
 
 def ensure_source_topic(settings: Settings) -> None:
@@ -109,6 +118,38 @@ def ensure_output_topics(settings: Settings) -> None:
         admin.ensure_topic(admin_client, bootstrap, topic, settings.kafka.partitions)
 
 
+def _retriers(
+    service: str, stop: StopFlag, max_outage: float | None, metrics: PathMetrics
+) -> tuple[Retrier, Retrier]:
+    """One retrier for the path's database and one for Kafka, reporting to ``metrics``."""
+    return tuple(  # type: ignore[return-value]
+        Retrier(
+            name,
+            stop,
+            max_outage=max_outage,
+            on_change=metrics.outage,
+            on_retry=metrics.retried,
+        )
+        for name in (service, "Kafka")
+    )
+
+
+@contextmanager
+def metrics_endpoint(
+    metrics: PathMetrics, address: tuple[str, int] | None
+) -> Iterator[MetricsServer | None]:
+    """Serve ``metrics`` at ``address`` (host, port) for the duration of the block."""
+    if address is None:
+        yield None
+        return
+    server = serve_metrics(metrics, *address)
+    log.info("metrics on http://%s:%d/metrics", server.host, server.port)
+    try:
+        yield server
+    finally:
+        server.close()
+
+
 def run_legacy(
     settings: Settings,
     *,
@@ -117,8 +158,12 @@ def run_legacy(
     group: str | None,
     until_idle: float | None,
     stop: StopFlag,
+    max_outage: float | None = None,
+    metrics_address: tuple[str, int] | None = None,
+    sink: Literal["mysql", "postgres"] = "mysql",
 ) -> RunSummary:
-    """Run the legacy path until stopped or idle."""
+    """Run the legacy path until stopped, or caught up and idle. ``sink = "postgres"``
+    runs the same loop into PostgreSQL (the benchmark's classic-to-PostgreSQL figure)."""
     ensure_output_topics(settings)
     handler = load_handler(settings.handler.path)
     options = LegacyOptions(
@@ -128,21 +173,45 @@ def run_legacy(
         until_idle=until_idle,
         batch_size=settings.legacy.batch_size,
         assignment_strategy=settings.legacy.assignment_strategy,
+        max_outage=max_outage,
     )
-    connection = mysql.connect(settings.mysql)
+    # Fail fast when the database is not there at the start; later outages are waited out.
+    writer: BatchWriter
+    if sink == "mysql":
+        mysql.connect(settings.mysql).close()
+        writer = mysql.OrdersWriter(mysql.Connector(settings.mysql), settings.mysql.table)
+    else:
+        pg = settings.postgres
+        postgres.connect(pg).close()
+        writer = postgres.OrdersWriter(
+            postgres.Connector(pg), pg.table, pg.offsets_table, options.group
+        )
+    metrics = PathMetrics("legacy")
+    database, kafka = _retriers(
+        "MySQL" if sink == "mysql" else "PostgreSQL", stop, max_outage, metrics
+    )
+    slot = membership.claim(options.group, settings.legacy.static_member_id)
+    extra = kafka_consumer.classic_settings(options.assignment_strategy)
+    if slot.member_id:
+        extra["group.instance.id"] = slot.member_id
+    ports = LegacyPorts(
+        consumer=kafka_consumer.GroupConsumer(settings.kafka.bootstrap, options.group, extra),
+        writer=writer,
+        publisher=publisher(settings, run_id, "legacy"),
+        database=database,
+        kafka=kafka,
+        metrics=metrics,
+    )
     try:
-        writer = mysql.OrdersWriter(connection, settings.mysql.table)
-        publisher = outbox(settings, run_id, "legacy")
-        with mysql.translated(settings.mysql):
-            return LegacyPath(settings, options, handler, writer, publisher, stop).run()
+        with metrics_endpoint(metrics, metrics_address):
+            return LegacyPath(options, handler, ports, stop).run()
     finally:
-        connection.close()
+        slot.release()
 
 
-def outbox(settings: Settings, run_id: str, path: PathName) -> Outbox:
-    producer = CheckedProducer(settings.kafka.bootstrap, linger_ms=2)
-    return Outbox(
-        producer,
+def publisher(settings: Settings, run_id: str, path: PathName) -> KafkaPublisher:
+    return KafkaPublisher(
+        kafka_publisher.producer(settings.kafka.bootstrap),
         run_id=run_id,
         path=path,
         compare_topic=settings.kafka.compare_topic,
@@ -159,6 +228,7 @@ def ring_options(
     until_idle: float | None,
     workers: int | None,
     ring_capacity: int | None,
+    max_outage: float | None = None,
 ) -> RingOptions:
     """Resolve the ring path's options from flags over configuration."""
     ring = settings.ring
@@ -177,34 +247,85 @@ def ring_options(
         max_inflight_bytes=ring.max_inflight_bytes,
         low_water=ring.low_water,
         batch_size=ring.batch_size,
-        protocol="consumer" if ring.protocol == "auto" else ring.protocol,
+        # KIP-848 keeps a killed member's partitions until the broker's session timeout
+        # (45 s and more); a static cooperative-sticky member gets them back at once.
+        protocol="cooperative-sticky" if ring.protocol == "auto" else ring.protocol,
         static_member_id=ring.static_member_id,
         worker_processes=ring.worker_mode == "processes",
-        checkpoint_path=_checkpoint_path(ring.checkpoint_path, group, ring.static_member_id),
+        checkpoint_path=Path(ring.checkpoint_path.format(group=group)),
+        max_outage=max_outage,
     )
 
 
-def _checkpoint_path(pattern: str, group: str, member: str) -> Path:
+def _checkpoint_path(path: Path, member: str) -> Path:
     """One snapshot per group, and per static member when there is one (members of one
     group on one host would otherwise overwrite each other's)."""
-    path = Path(pattern.format(group=group))
     return path.with_name(f"{path.stem}.{member}{path.suffix}") if member else path
 
 
-def run_ring(settings: Settings, options: RingOptions, stop: StopFlag) -> RingPath:
-    """Run the ring path until stopped or idle; returns it for its summary and gauges."""
+def _ring_consumer_settings(options: RingOptions, member: str) -> dict[str, Any]:
+    extra: dict[str, Any] = {
+        # librdkafka's own prefetch is bounded too, so pausing a partition bounds
+        # the whole process, not only the rings.
+        "queued.max.messages.kbytes": max(1024, options.max_inflight_bytes // 4096),
+        "enable.auto.commit": True,
+    }
+    if options.protocol == "consumer":
+        extra["group.protocol"] = "consumer"
+    else:
+        extra.update(kafka_consumer.classic_settings(options.protocol))
+    if member:
+        extra["group.instance.id"] = member
+    return extra
+
+
+def run_ring(
+    settings: Settings,
+    options: RingOptions,
+    stop: StopFlag,
+    *,
+    metrics_address: tuple[str, int] | None = None,
+) -> RingPath:
+    """Run the ring path until stopped, or caught up and idle; returns it for its
+    summary and gauges."""
     ensure_output_topics(settings)
     handler = load_handler(settings.handler.path)
-    path = RingPath(settings, options, handler, outbox(settings, options.run_id, "ring"), stop)
+    pg = settings.postgres
+    # Fail fast when PostgreSQL is not there at the start; later outages are waited out.
+    postgres.connect(pg).close()
+    slot = membership.claim(options.group, options.static_member_id)
+    options = replace(
+        options,
+        static_member_id=slot.member_id,
+        checkpoint_path=_checkpoint_path(options.checkpoint_path, slot.member_id),
+    )
+    metrics = PathMetrics("ring")
+    database, kafka = _retriers("PostgreSQL", stop, options.max_outage, metrics)
+    spec = WorkerSpec(settings, options.group, options.run_id, options.max_outage)
+    ports = RingPorts(
+        consumer=kafka_consumer.GroupConsumer(
+            settings.kafka.bootstrap,
+            options.group,
+            _ring_consumer_settings(options, slot.member_id),
+        ),
+        publisher=publisher(settings, options.run_id, "ring"),
+        store=postgres.OrdersWriter(
+            postgres.Connector(pg), pg.table, pg.offsets_table, options.group
+        ),
+        writers=lambda: postgres.OrdersWriter(
+            postgres.Connector(pg), pg.table, pg.offsets_table, options.group
+        ),
+        remote_workers=(
+            (lambda: RemoteWorker(serve_child, spec)) if options.worker_processes else None
+        ),
+        database=database,
+        kafka=kafka,
+        metrics=metrics,
+    )
+    path = RingPath(options, handler, ports, stop)
     try:
-        path.run()
-    except ProtocolUnsupported:
-        # "auto" asks for KIP-848 first; a broker without it refuses before any partition
-        # is assigned, so nothing was processed and the run starts over the classic way.
-        if settings.ring.protocol != "auto" or path.summary.messages:
-            raise
-        log.warning("ring: the broker does not support KIP-848; using cooperative-sticky")
-        options = replace(options, protocol="cooperative-sticky")
-        path = RingPath(settings, options, handler, outbox(settings, options.run_id, "ring"), stop)
-        path.run()
+        with metrics_endpoint(metrics, metrics_address):
+            path.run()
+    finally:
+        slot.release()
     return path

@@ -125,6 +125,7 @@ class LegacySettings(_Section):
     group: str = "canary-legacy"
     assignment_strategy: Literal["range", "roundrobin", "cooperative-sticky"] = "range"
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1
+    static_member_id: str = "auto"
 
 
 class RingSettings(_Section):
@@ -137,7 +138,7 @@ class RingSettings(_Section):
     batch_size: Annotated[int, Field(ge=1, le=100_000)] = 1000
     protocol: Literal["auto", "consumer", "cooperative-sticky"] = "auto"
     worker_mode: Literal["threads", "processes"] = "threads"
-    static_member_id: str = ""
+    static_member_id: str = "auto"
     checkpoint_path: str = ".state/ring-{group}.checkpoint.json"
 
     @field_validator("ring_capacity")

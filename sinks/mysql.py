@@ -1,25 +1,49 @@
-"""MySQL/MariaDB through PyMySQL: schema, version-guarded upserts, reads."""
+"""MySQL/MariaDB through PyMySQL: schema, version-guarded upserts, reads.
+
+Foreign errors are translated here and nowhere else (canary.errors): a lost or refused
+connection, a server going away, a deadlock or a lock wait timeout is a
+``TransientFault``; a row the table can never hold (too long, out of range, a bad
+value, a violated constraint) is ``RowRejected``; anything else is ``ServiceUnavailable``.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeAlias
 
 import orjson
 import pymysql
 import pymysql.cursors
 
 from canary.config import MySQLSettings
-from canary.errors import ServiceUnavailable
-from sinks import schema
+from canary.core import schema
+from canary.errors import RowRejected, ServiceUnavailable, TransientFault
+from sinks import ddl
 
 SERVICE = "MySQL"
+Connection: TypeAlias = "pymysql.Connection[Any]"
+# Per-row refusals in strict mode: data too long, out of range, truncated, bad string
+# or date value, NULL into NOT NULL, duplicate or foreign key, CHECK, invalid JSON.
+_REJECTED = frozenset(
+    {1048, 1062, 1264, 1265, 1292, 1366, 1367, 1406, 1411, 1451, 1452, 3140, 3819, 4025}
+)
+# Lost or refused connections, a server shutting down, too many connections, a lock
+# wait timeout, a deadlock, a statement killed by a timeout.
+_TRANSIENT = frozenset(
+    {1040, 1053, 1205, 1213, 1317, 1927, 1969, 2002, 2003, 2006, 2013, 2055, 3024}
+)
 
 
-def connect(settings: MySQLSettings, *, connect_timeout: float = 5.0) -> pymysql.Connection[Any]:
-    """Open a connection; an unreachable server or refused login is ServiceUnavailable."""
+def connect(
+    settings: MySQLSettings, *, connect_timeout: float = 5.0, io_timeout_s: float | None = None
+) -> Connection:
+    """Open a connection; an unreachable server or refused login is ServiceUnavailable.
+
+    ``io_timeout_s`` bounds each read and write on the socket, so a half-open
+    connection is noticed in seconds rather than after the kernel gives up.
+    """
     try:
         return pymysql.connect(
             host=settings.host,
@@ -30,9 +54,27 @@ def connect(settings: MySQLSettings, *, connect_timeout: float = 5.0) -> pymysql
             charset="utf8mb4",
             autocommit=False,
             connect_timeout=int(max(1, connect_timeout)),
+            read_timeout=io_timeout_s,
+            write_timeout=io_timeout_s,
         )
     except pymysql.err.OperationalError as exc:
         raise ServiceUnavailable(SERVICE, settings.address, _reason(exc)) from exc
+
+
+class Connector:
+    """Opens connections for a long-running writer: a server that cannot be reached right
+    now is a TransientFault (the caller retries), never a crash."""
+
+    def __init__(self, settings: MySQLSettings, *, io_timeout_s: float = 30.0) -> None:
+        self._settings = settings
+        self._io_timeout_s = io_timeout_s
+        self.address = settings.address
+
+    def __call__(self) -> Connection:
+        try:
+            return connect(self._settings, io_timeout_s=self._io_timeout_s)
+        except ServiceUnavailable as exc:
+            raise TransientFault(SERVICE, self.address, exc.detail) from exc
 
 
 def _reason(exc: pymysql.err.MySQLError) -> str:
@@ -49,14 +91,34 @@ def translated(settings: MySQLSettings) -> Iterator[None]:
         raise ServiceUnavailable(SERVICE, settings.address, _reason(exc)) from exc
 
 
-def init_schema(connection: pymysql.Connection[Any], table: str) -> None:
+def _translate(exc: pymysql.err.MySQLError, address: str) -> Exception:
+    """The canary error for a failed write: transient, rejected row, or fatal."""
+    code = exc.args[0] if exc.args and isinstance(exc.args[0], int) else 0
+    reason = _reason(exc)
+    if code in _REJECTED or isinstance(exc, pymysql.err.DataError | pymysql.err.IntegrityError):
+        return RowRejected(SERVICE, f"({code}) {reason}")
+    if code in _TRANSIENT or isinstance(exc, pymysql.err.InterfaceError) or code == 0:
+        # InterfaceError (0, ''): the connection was already closed under us.
+        return TransientFault(SERVICE, address, reason or "connection lost")
+    return ServiceUnavailable(SERVICE, address, f"({code}) {reason}")
+
+
+def truncate(connection: Connection, *tables: str) -> None:
+    """Empty ``tables``."""
     with connection.cursor() as cursor:
-        cursor.execute(schema.mysql_ddl(table))
+        for table in tables:
+            cursor.execute(f"TRUNCATE TABLE {ddl.mysql_name(table)}")
+    connection.commit()
+
+
+def init_schema(connection: Connection, table: str) -> None:
+    with connection.cursor() as cursor:
+        cursor.execute(ddl.mysql_ddl(table))
     connection.commit()
 
 
 def _upsert_statement(table: str) -> str:
-    names = ", ".join(f"`{name}`" for name in schema.NAMES)
+    names = ", ".join(ddl.mysql_name(name) for name in schema.NAMES)
     placeholders = ", ".join(["%s"] * len(schema.NAMES))
     # MariaDB has no `AS new` alias; assignments run left to right, so every column is
     # guarded by the version before the version itself is raised.
@@ -66,30 +128,62 @@ def _upsert_statement(table: str) -> str:
     )
     version = f"`{schema.VERSION}` = GREATEST(`{schema.VERSION}`, VALUES(`{schema.VERSION}`))"
     return (
-        f"INSERT INTO `{table}` ({names}) VALUES ({placeholders}) "
+        f"INSERT INTO {ddl.mysql_name(table)} ({names}) VALUES ({placeholders}) "
         f"ON DUPLICATE KEY UPDATE {guarded}, {version}"
     )
 
 
 class OrdersWriter:
-    """Writes rows with an idempotent, version-guarded upsert; one call = one transaction."""
+    """The legacy path's batch writer (canary.paths.ports.BatchWriter): an idempotent,
+    version-guarded upsert; one call = one transaction. Offsets live in Kafka, so a
+    write carries none. Of two rows of one key with the same version, the first wins."""
 
-    def __init__(self, connection: pymysql.Connection[Any], table: str) -> None:
-        self._connection = connection
+    def __init__(
+        self, connect: Callable[[], Connection], table: str, *, address: str = SERVICE
+    ) -> None:
+        self._connect = connect
+        self._address = getattr(connect, "address", address)
+        self._connection: Connection | None = None
         self._statement = _upsert_statement(table)
 
-    def write(self, rows: Sequence[schema.SinkRow]) -> None:
+    def write(
+        self,
+        rows: Sequence[schema.SinkRow],
+        next_offsets: Mapping[tuple[str, int], int] | None = None,
+    ) -> None:
         """Upsert ``rows`` and commit; on any error the transaction is rolled back."""
+        if next_offsets:
+            raise ValueError("the MySQL writer keeps no offsets; Kafka holds the legacy path's")
         params = [_mysql_params(row) for row in rows]
+        if not params:
+            return
+        connection = self._connection
         try:
-            with self._connection.cursor() as cursor:
+            if connection is None:
+                connection = self._connection = self._connect()
+            with connection.cursor() as cursor:
                 cursor.executemany(self._statement, params)
-            self._connection.commit()
+            connection.commit()
+        except pymysql.err.MySQLError as exc:
+            error = _translate(exc, self._address)
+            if isinstance(error, RowRejected) and connection is not None:
+                with suppress(pymysql.err.MySQLError):
+                    connection.rollback()
+            else:
+                self.close()
+            raise error from exc
         except BaseException:
             # A rollback on a dead connection fails too; the original error matters more.
-            with suppress(pymysql.err.MySQLError):
-                self._connection.rollback()
+            if connection is not None:
+                with suppress(pymysql.err.MySQLError):
+                    connection.rollback()
             raise
+
+    def close(self) -> None:
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            with suppress(pymysql.err.MySQLError, OSError):
+                connection.close()
 
 
 def _mysql_params(row: schema.SinkRow) -> list[Any]:
@@ -104,15 +198,16 @@ def _mysql_params(row: schema.SinkRow) -> list[Any]:
 
 
 def fetch_rows(
-    connection: pymysql.Connection[Any], table: str, keys: Sequence[int] | None = None
+    connection: Connection, table: str, keys: Sequence[int] | None = None
 ) -> dict[int, dict[str, Any]]:
     """Rows by key, decoded to Python values (JSON parsed, DATETIME as aware UTC)."""
-    sql = f"SELECT {', '.join(f'`{n}`' for n in schema.NAMES)} FROM `{table}`"
+    columns = ", ".join(ddl.mysql_name(n) for n in schema.NAMES)
+    sql = f"SELECT {columns} FROM {ddl.mysql_name(table)}"
     params: list[Any] = []
     if keys is not None:
         if not keys:
             return {}
-        sql += f" WHERE `{schema.KEY}` IN ({', '.join(['%s'] * len(keys))})"
+        sql += f" WHERE {ddl.mysql_name(schema.KEY)} IN ({', '.join(['%s'] * len(keys))})"
         params = list(keys)
     with connection.cursor(pymysql.cursors.DictCursor) as cursor:
         cursor.execute(sql, params)

@@ -8,17 +8,12 @@ from __future__ import annotations
 
 import multiprocessing
 import time
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
 from canary import app
 from canary.config import Settings
-from canary.handlers.loader import load_handler
-from canary.paths.legacy import LegacyOptions, LegacyPath
 from canary.paths.runtime import RunSummary, StopFlag, peak_rss_mb
-from sinks import postgres
-from sinks.schema import SinkRow
 
 KINDS = ("legacy", "ring", "classic_to_postgres", "ring_processes")
 
@@ -109,38 +104,18 @@ def _run_path(settings: Settings, run: ChildRun) -> RunSummary:
     return _classic_to_postgres(settings, run, stop)
 
 
-class _PostgresRows:
-    """The legacy loop's writer interface over PostgreSQL: one transaction per call."""
-
-    def __init__(self, writer: postgres.OrdersWriter) -> None:
-        self._writer = writer
-
-    def write(self, rows: Sequence[SinkRow]) -> None:
-        self._writer.write(rows, {})
-
-
 def _classic_to_postgres(settings: Settings, run: ChildRun, stop: StopFlag) -> RunSummary:
     """The legacy design writing to PostgreSQL: separates the database's share of the
     difference from the architecture's."""
-    app.ensure_output_topics(settings)
-    pg = settings.postgres
-    options = LegacyOptions(
+    return app.run_legacy(
+        settings,
         run_id=run.run_id,
-        topic=settings.kafka.source_topic,
+        topic=None,
         group=run.group,
         until_idle=run.until_idle,
-        batch_size=settings.legacy.batch_size,
-        assignment_strategy=settings.legacy.assignment_strategy,
+        stop=stop,
+        sink="postgres",
     )
-    with postgres.connect(pg) as connection:
-        writer = _PostgresRows(
-            postgres.OrdersWriter(connection, pg.table, pg.offsets_table, run.group)
-        )
-        outbox = app.outbox(settings, run.run_id, "legacy")
-        path = LegacyPath(
-            settings, options, load_handler(settings.handler.path), writer, outbox, stop
-        )
-        return path.run()
 
 
 def wait_for(predicate: Any, timeout: float, step: float = 0.2) -> bool:

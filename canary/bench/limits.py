@@ -7,10 +7,10 @@ from collections.abc import Sequence
 
 from canary.config import Settings
 from canary.core.orders import generate_orders
+from canary.core.schema import SinkRow
 from canary.handlers.orders import to_row
 from canary.kafka import consumer as kafka_consumer
 from sinks import mysql, postgres
-from sinks.schema import SinkRow
 
 BATCH = 1000
 
@@ -43,7 +43,9 @@ def postgres_upsert(settings: Settings, rows: Sequence[SinkRow]) -> float:
     """Rows per second through the ring path's writer, in batches of BATCH."""
     pg = settings.postgres
     with postgres.connect(pg) as connection:
-        writer = postgres.OrdersWriter(connection, pg.table, pg.offsets_table, "bench-limit")
+        writer = postgres.OrdersWriter(
+            lambda: connection, pg.table, pg.offsets_table, "bench-limit"
+        )
         started = time.monotonic()
         for start in range(0, len(rows), BATCH):
             writer.write(rows[start : start + BATCH], {})
@@ -54,7 +56,7 @@ def mysql_upsert(settings: Settings, rows: Sequence[SinkRow]) -> float:
     """Rows per second through the legacy path's writer, in batches of BATCH."""
     connection = mysql.connect(settings.mysql)
     try:
-        writer = mysql.OrdersWriter(connection, settings.mysql.table)
+        writer = mysql.OrdersWriter(lambda: connection, settings.mysql.table)
         started = time.monotonic()
         for start in range(0, len(rows), BATCH):
             writer.write(rows[start : start + BATCH])

@@ -19,8 +19,36 @@ _IDLE = click.option(
     type=click.FloatRange(min=0),
     default=None,
     metavar="S",
-    help="Stop once nothing new has arrived for S seconds [default: run until SIGINT/SIGTERM].",
+    help="Stop once the group has caught up (its committed offsets at the end of every "
+    "partition of the topic) and nothing new has arrived for S seconds; while partitions "
+    "lag or have no owner the path goes on [default: run until SIGINT/SIGTERM].",
 )
+_MAX_OUTAGE = click.option(
+    "--max-outage",
+    type=click.FloatRange(min=0),
+    default=None,
+    metavar="S",
+    help="Exit 3 when a service (the database, Kafka) stays away longer than S seconds "
+    "[default: wait for it forever].",
+)
+_METRICS_PORT = click.option(
+    "--metrics-port",
+    type=click.IntRange(min=0, max=65535),
+    default=None,
+    metavar="P",
+    help="Serve Prometheus metrics at http://HOST:P/metrics [default: no endpoint].",
+)
+_METRICS_HOST = click.option(
+    "--metrics-host",
+    default="127.0.0.1",
+    show_default=True,
+    metavar="HOST",
+    help="Address the metrics endpoint listens on.",
+)
+
+
+def _address(host: str, port: int | None) -> tuple[str, int] | None:
+    return None if port is None else (host, port)
 
 
 @click.group()
@@ -31,6 +59,10 @@ def run(verbose: bool) -> None:
     Both paths write every message durably, then publish a compare event (the
     checksum of the row) to the compare topic; offsets are committed only after
     that. SIGINT/SIGTERM finish the work in hand, commit and leave the group.
+
+    A database or broker that goes away is waited out (retries with backoff, one log
+    line when it goes and one when it is back); a row the database refuses, like a
+    message the handler refuses, goes to the dead-letter topic with the reason.
     """
     logging.basicConfig(
         level=logging.INFO if verbose else logging.WARNING,
@@ -43,17 +75,39 @@ def run(verbose: bool) -> None:
 @_TOPIC
 @click.option("--group", default=None, help="Consumer group [default: legacy.group].")
 @_IDLE
-def legacy(run_id: str, topic: str | None, group: str | None, until_idle: float | None) -> None:
+@_MAX_OUTAGE
+@_METRICS_PORT
+@_METRICS_HOST
+def legacy(
+    run_id: str,
+    topic: str | None,
+    group: str | None,
+    until_idle: float | None,
+    max_outage: float | None,
+    metrics_port: int | None,
+    metrics_host: str,
+) -> None:
     """The legacy path: a classic consumer-group member writing to MySQL.
+
+    At-least-once: a message's offset is committed after its row is committed in
+    MySQL and its compare event is acknowledged by Kafka; a redelivered message is
+    rewritten as a no-op (version-guarded upsert) and shows as a duplicate in the diff.
 
     \b
     Example:
-      canary run legacy --run-id r1 --until-idle 10
+      canary run legacy --run-id r1 --until-idle 10 --metrics-port 9465
     """
     stop = StopFlag()
     with stop_on_signals(stop):
         summary = app.run_legacy(
-            settings(), run_id=run_id, topic=topic, group=group, until_idle=until_idle, stop=stop
+            settings(),
+            run_id=run_id,
+            topic=topic,
+            group=group,
+            until_idle=until_idle,
+            stop=stop,
+            max_outage=max_outage,
+            metrics_address=_address(metrics_host, metrics_port),
         )
     _print(summary)
 
@@ -89,6 +143,9 @@ def _power_of_two(_ctx: click.Context, _param: click.Parameter, value: int | Non
     help="Records buffered per partition before it is paused; a power of two "
     "[default: ring.ring_capacity].",
 )
+@_MAX_OUTAGE
+@_METRICS_PORT
+@_METRICS_HOST
 def ring(
     run_id: str,
     topic: str | None,
@@ -96,17 +153,29 @@ def ring(
     until_idle: float | None,
     workers: int | None,
     ring_capacity: int | None,
+    max_outage: float | None,
+    metrics_port: int | None,
+    metrics_host: str,
 ) -> None:
     """The ring path: one fetcher, bounded per-partition ring buffers and a worker pool
     writing to PostgreSQL, exactly once.
 
-    Records of one key are processed in offset order, different keys in parallel. Each
-    batch is one transaction that also stores the partitions' offsets; on assignment
-    the path seeks to them, so a crash never applies a message twice.
+    Records of one key are processed in offset order, different keys in parallel.
+
+    \b
+    Exactly-once *effect* in PostgreSQL rests on three things:
+      1. each batch is one transaction holding its rows AND the next offset of its
+         partitions (table postgres.offsets_table);
+      2. on assignment the path starts each partition at that stored offset, not at
+         Kafka's committed one;
+      3. the upsert is version-guarded, so a record applied again (a batch that
+         committed just before a crash) changes nothing.
+    Compare events are at-least-once: after a crash some are published again and the
+    stream diff counts them as duplicates, never as mismatches.
 
     \b
     Example:
-      canary run ring --run-id r1 --until-idle 10 --workers 4
+      canary run ring --run-id r1 --until-idle 10 --workers 4 --metrics-port 9464
     """
     resolved = settings()
     options = app.ring_options(
@@ -117,12 +186,13 @@ def ring(
         until_idle=until_idle,
         workers=workers,
         ring_capacity=ring_capacity,
+        max_outage=max_outage,
     )
     stop = StopFlag()
-    if options.checkpoint_path.exists():
-        click.echo(f"ring: previous checkpoint at {options.checkpoint_path}", err=True)
     with stop_on_signals(stop):
-        path = app.run_ring(resolved, options, stop)
+        path = app.run_ring(
+            resolved, options, stop, metrics_address=_address(metrics_host, metrics_port)
+        )
     previous = path.resumed_from
     if previous is not None and previous.offsets:
         offsets = ", ".join(f"p{p}@{o}" for p, o in sorted(previous.offsets.items()))

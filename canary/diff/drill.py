@@ -5,9 +5,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 from typing import Any
 
+from canary.core import schema
 from comparators.causes import likely_cause
 from comparators.values import compare_rows, display
-from sinks import schema
 
 Rows = Mapping[int, Mapping[str, Any]]
 

@@ -1,16 +1,43 @@
-"""Consumer construction for both paths, and translation of consumer errors."""
+"""Consumer construction for both paths, the group member they drive (the
+``ConsumerControl`` port), and translation of consumer errors.
+
+While the broker is away, librdkafka reconnects by itself and ``consume`` returns
+nothing; commits and offset queries that cannot reach it raise ``TransientFault``.
+Only a fatal client error (a fenced static member, say) ends a run.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
-from typing import Any
+import logging
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
 
-from canary.errors import ProtocolUnsupported, ServiceUnavailable
+from canary.core.message import SourceMessage
+from canary.errors import ProtocolUnsupported, ServiceUnavailable, TransientFault
 from canary.kafka.client import SERVICE, base_config, describe
 
+log = logging.getLogger(__name__)
 Rebalance = Callable[[Consumer, list[TopicPartition]], None]
+Partition = tuple[str, int]
+QUERY_TIMEOUT_S = 10.0
+# Errors of a commit or an offset query that pass once the broker or the group
+# coordinator is back.
+_TRANSIENT = (
+    KafkaError._TRANSPORT,
+    KafkaError._ALL_BROKERS_DOWN,
+    KafkaError._TIMED_OUT,
+    KafkaError._WAIT_COORD,
+    KafkaError.REQUEST_TIMED_OUT,
+    KafkaError.COORDINATOR_NOT_AVAILABLE,
+    KafkaError.NOT_COORDINATOR,
+    KafkaError.COORDINATOR_LOAD_IN_PROGRESS,
+    KafkaError.NETWORK_EXCEPTION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+)
 
 
 class FatalErrors:
@@ -83,6 +110,9 @@ def consume(consumer: Consumer, bootstrap: str, count: int, timeout: float) -> l
             if batch and count > 1:
                 batch += consumer.consume(num_messages=count - 1, timeout=0)
     except KafkaException as exc:
+        error = exc.args[0] if exc.args else None
+        if isinstance(error, KafkaError) and not error.fatal():
+            return []  # librdkafka retries by itself; the next call may have messages
         raise ServiceUnavailable(SERVICE, bootstrap, describe(exc)) from exc
     if any(message.error() is not None for message in batch):
         return [message for message in batch if _usable(message, bootstrap)]
@@ -130,6 +160,119 @@ def commit(consumer: Consumer, offsets: Sequence[TopicPartition] | None = None) 
             KafkaError._STATE,
         ):
             return  # nothing to commit, or the partitions moved on: their owner commits
+        if isinstance(error, KafkaError) and error.code() in _TRANSIENT:
+            raise TransientFault(SERVICE, "the group coordinator", describe(exc)) from exc
         # Not committing loses no data (the work is durable; it is re-read), but the run
         # must say the group is unusable rather than end in a traceback.
         raise ServiceUnavailable(SERVICE, "the group coordinator", describe(exc)) from exc
+
+
+class Listener(Protocol):
+    """canary.paths.ports.RebalanceListener, restated so this adapter needs no path."""
+
+    def on_assign(self, partitions: list[Partition]) -> Mapping[Partition, int]: ...
+    def on_revoke(self, partitions: list[Partition]) -> None: ...
+    def on_lost(self, partitions: list[Partition]) -> None: ...
+
+
+class GroupConsumer:
+    """A member of ``group`` (canary.paths.ports.ConsumerControl) over librdkafka."""
+
+    def __init__(self, bootstrap: str, group: str, extra: dict[str, Any]) -> None:
+        self._bootstrap = bootstrap
+        self._fatal = FatalErrors()
+        self._consumer = build(bootstrap, group, extra, self._fatal)
+        self._incremental = extra.get("group.protocol") == "consumer" or (
+            extra.get("partition.assignment.strategy") == "cooperative-sticky"
+        )
+
+    def subscribe(self, topic: str, listener: Listener) -> None:
+        def on_assign(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+            positions = listener.on_assign([(tp.topic, tp.partition) for tp in partitions])
+            for tp in partitions:
+                position = positions.get((tp.topic, tp.partition))
+                if position is not None:
+                    tp.offset = position
+            if self._incremental:
+                consumer.incremental_assign(partitions)
+            else:
+                consumer.assign(partitions)
+
+        def on_revoke(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+            listener.on_revoke([(tp.topic, tp.partition) for tp in partitions])
+            if self._incremental:
+                consumer.incremental_unassign(partitions)
+            else:
+                consumer.unassign()
+
+        def on_lost(consumer: Consumer, partitions: list[TopicPartition]) -> None:
+            listener.on_lost([(tp.topic, tp.partition) for tp in partitions])
+
+        self._consumer.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_lost)
+
+    def consume(self, count: int, timeout: float) -> list[SourceMessage]:
+        self._fatal.check(self._bootstrap)
+        return list(consume(self._consumer, self._bootstrap, count, timeout))
+
+    def pause(self, partitions: Sequence[Partition]) -> None:
+        if partitions:
+            self._consumer.pause([TopicPartition(t, p) for t, p in partitions])
+
+    def resume(self, partitions: Sequence[Partition]) -> None:
+        if partitions:
+            self._consumer.resume([TopicPartition(t, p) for t, p in partitions])
+
+    def store(self, committable: Mapping[Partition, int]) -> None:
+        store(self._consumer, dict(committable))
+
+    def commit(self, offsets: Mapping[Partition, int] | None = None) -> None:
+        if offsets is None:
+            commit(self._consumer)
+        else:
+            commit(self._consumer, [TopicPartition(t, p, o) for (t, p), o in offsets.items()])
+
+    def end_offsets(self, partition: Partition) -> tuple[int, int]:
+        try:
+            low, high = self._consumer.get_watermark_offsets(
+                TopicPartition(*partition), timeout=QUERY_TIMEOUT_S
+            )
+        except KafkaException as exc:
+            raise TransientFault(SERVICE, self._bootstrap, describe(exc)) from exc
+        return int(low), int(high)
+
+    def lag(self, topic: str) -> dict[Partition, int]:
+        try:
+            metadata = self._consumer.list_topics(topic, timeout=QUERY_TIMEOUT_S)
+            found = metadata.topics.get(topic)
+            if found is None or found.error is not None:
+                raise TransientFault(SERVICE, self._bootstrap, f"no metadata for {topic}")
+            partitions = [TopicPartition(topic, p) for p in sorted(found.partitions)]
+            committed = self._consumer.committed(partitions, timeout=QUERY_TIMEOUT_S)
+        except KafkaException as exc:
+            raise TransientFault(SERVICE, self._bootstrap, describe(exc)) from exc
+        lag: dict[Partition, int] = {}
+        for tp in committed:
+            low, high = self.end_offsets((tp.topic, tp.partition))
+            position = tp.offset if tp.offset >= 0 else low
+            # Beyond the end (a topic created again) or before the start (retention):
+            # the commit says nothing about what is left to read.
+            if position > high or position < low:
+                position = low
+            lag[(tp.topic, tp.partition)] = high - position
+        return lag
+
+    def cached_lag(self, positions: Mapping[Partition, int]) -> dict[Partition, int]:
+        lag: dict[Partition, int] = {}
+        for (topic, partition), position in positions.items():
+            try:
+                _, high = self._consumer.get_watermark_offsets(
+                    TopicPartition(topic, partition), cached=True
+                )
+            except KafkaException:
+                continue
+            if high >= 0:
+                lag[(topic, partition)] = max(0, int(high) - position)
+        return lag
+
+    def close(self) -> None:
+        self._consumer.close()

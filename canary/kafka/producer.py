@@ -80,6 +80,11 @@ class CheckedProducer:
     def pending(self) -> int:
         return len(self._producer)
 
+    def flush_quietly(self, timeout: float) -> int:
+        """Wait up to ``timeout`` for every queued message; returns how many are still
+        queued (their callbacks have not run, so nothing counts them as delivered)."""
+        return int(self._producer.flush(timeout))
+
     def flush(self, timeout: float = 60.0) -> None:
         """Wait for every queued message; raise DeliveryError if any was not delivered."""
         remaining = self._producer.flush(timeout)

@@ -2,7 +2,9 @@
 
 Workers share one condition variable with the fetcher. A worker takes a batch under the
 lock, processes it outside the lock (handler, one PostgreSQL transaction, compare
-events), then completes it under the lock so the keys it held become free again.
+events), then completes it under the lock so the keys it held become free again. Each
+thread owns one ``Worker`` (a connection, or a child process): it is closed when the
+thread ends, whether the pool shrank or stopped, so scaling up and down leaks nothing.
 """
 
 from __future__ import annotations
@@ -13,14 +15,22 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from canary.core.dispatch import Item, KeyedDispatcher
 from canary.core.scaling import PoolLoad, decide
 
 log = logging.getLogger(__name__)
-Process = Callable[[list[Item[Any]]], None]
-WorkerFactory = Callable[[], Process]
+
+
+class Worker(Protocol):
+    """What one pool thread runs its batches through."""
+
+    def process(self, batch: list[Item[Any]]) -> None: ...
+    def close(self) -> None: ...
+
+
+WorkerFactory = Callable[[], Worker]
 
 
 @dataclass(slots=True)
@@ -30,6 +40,7 @@ class PoolStats:
     peak_workers: int = 0
     grown: int = 0
     shrunk: int = 0
+    closed: int = 0  # workers whose connection or child process was released
 
 
 class WorkerPool:
@@ -62,6 +73,11 @@ class WorkerPool:
         self.stats = PoolStats()
 
     @property
+    def size(self) -> int:
+        """Workers running and not about to retire."""
+        return self.alive - self._retire
+
+    @property
     def alive(self) -> int:
         return sum(thread.is_alive() for thread in self._threads)
 
@@ -70,15 +86,26 @@ class WorkerPool:
             self._spawn()
 
     def _spawn(self) -> None:
-        process = self._make_worker()
+        worker = self._make_worker()
         thread = threading.Thread(
-            target=self._run, args=(process,), daemon=True, name=f"ring-worker-{len(self._threads)}"
+            target=self._run, args=(worker,), daemon=True, name=f"ring-worker-{len(self._threads)}"
         )
+        # Finished threads are forgotten, so a pool that grows and shrinks for days keeps
+        # a list as long as its live workers.
+        self._threads = [t for t in self._threads if t.is_alive()]
         self._threads.append(thread)
         thread.start()
         self.stats.peak_workers = max(self.stats.peak_workers, self.alive)
 
-    def _run(self, process: Process) -> None:
+    def _run(self, worker: Worker) -> None:
+        try:
+            self._serve(worker)
+        finally:
+            worker.close()
+            with self._condition:
+                self.stats.closed += 1
+
+    def _serve(self, worker: Worker) -> None:
         condition = self._condition
         while True:
             with condition:
@@ -87,7 +114,7 @@ class WorkerPool:
                     return
                 self._busy += 1
             try:
-                process(batch)
+                worker.process(batch)
             except BaseException as exc:  # noqa: BLE001 - reported to the fetcher, which stops
                 self._on_error(exc)
             finally:

@@ -2,29 +2,31 @@
 
 A worker thread of the pool keeps its role (it claims key-ordered batches and completes
 them); it hands each batch to its own child process and waits for the answer. The child
-owns a PostgreSQL connection and a producer: it runs the handler, writes the batch in
-one transaction with the stored offsets, publishes the compare events (and dead
-letters) and waits until Kafka has acknowledged them, then answers with the source
-coordinates that are now complete. Messages cross the pipe as plain tuples.
+owns its writer and publisher (built by the child's composition root, ``canary.workers``):
+it applies the batch (``apply_batch``: handler, one transaction with the stored offsets,
+compare events and dead letters, transient faults waited out), waits until Kafka has
+acknowledged what it published, then answers with the source coordinates now complete.
+Messages cross the pipe as plain tuples.
 
-A child reads until its pipe closes, so it ends with its parent, however that ends.
+A child ignores SIGINT and SIGTERM (a signal to the process group is the parent's to
+handle: it finishes the batches in hand, saves its offsets, then closes the pipes), and
+reads until its pipe closes, so it ends with its parent, however that ends.
 """
 
 from __future__ import annotations
 
 import multiprocessing
-import time
-from collections.abc import Sequence
+import signal
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
-from canary.config import Settings
-from canary.errors import CanaryError
-from canary.handlers.loader import load_handler
-from canary.kafka.producer import CheckedProducer
-from canary.paths.outbox import Outbox
-from canary.paths.process import prepare, publish
-from sinks import postgres
+from canary.core.message import SourceMessage
+from canary.errors import WorkerFailed
+from canary.handlers.loader import Handler
+from canary.paths.apply import apply_batch
+from canary.paths.ports import BatchWriter, Partition, Publisher
+from canary.paths.retry import Retrier, Stopped
 
 # topic, partition, offset, key, value, (timestamp type, timestamp)
 Record = tuple[str, int, int, bytes | None, bytes | None, tuple[int, int]]
@@ -38,53 +40,62 @@ class Done:
     completed: list[Coordinate]
     rows: int
     dead_lettered: int
-
-
-class RemoteError(CanaryError):
-    """A batch failed in a worker process; carries that error's message and exit code."""
-
-    def __init__(self, message: str, exit_code: int) -> None:
-        super().__init__(message)
-        self.exit_code = exit_code
+    write_seconds: float
 
 
 @dataclass(frozen=True, slots=True)
-class WorkerSpec:
-    """What a child needs to set itself up (sent once, at start)."""
+class ChildParts:
+    """What a child works with, built once at its start."""
 
-    settings: Settings
-    group: str
-    run_id: str
+    handler: Handler
+    writer: BatchWriter
+    publisher: Publisher
+    retrier: Retrier
+
+
+def record(message: SourceMessage) -> Record:
+    return (
+        message.topic() or "",
+        message.partition() or 0,
+        message.offset() or 0,
+        message.key(),
+        message.value(),
+        message.timestamp(),
+    )
 
 
 class RemoteWorker:
-    """The parent's end: one child process, one batch at a time."""
+    """The parent's end: one child process running ``target(pipe, *args)``, one batch
+    at a time (canary.paths.pool.Worker once given the offsets to store)."""
 
-    def __init__(self, spec: WorkerSpec) -> None:
+    def __init__(self, target: Callable[..., None], *args: Any) -> None:
         context = multiprocessing.get_context("spawn")
         self._pipe, child_end = context.Pipe()
         self._process = context.Process(
-            target=_serve, args=(child_end, spec), daemon=True, name="ring-worker-process"
+            target=target, args=(child_end, *args), daemon=True, name="ring-worker-process"
         )
         self._process.start()
         child_end.close()
 
-    def run(self, records: Sequence[Record], offsets: dict[tuple[str, int], int]) -> Done:
+    def run(self, records: Sequence[Record], offsets: dict[Partition, int]) -> Done:
         self._pipe.send((list(records), offsets))
         try:
             answer = self._pipe.recv()
         except EOFError:
-            raise RemoteError("a ring worker process died", 1) from None
+            raise WorkerFailed("a ring worker process died") from None
         if isinstance(answer, Done):
             return answer
         message, exit_code = answer
-        raise RemoteError(message, exit_code)
+        if exit_code is None:
+            raise Stopped("worker process", "", message)
+        raise WorkerFailed(message, exit_code)
 
     def close(self) -> None:
         self._pipe.close()
         self._process.join(10)
         if self._process.is_alive():
             self._process.kill()
+            self._process.join(5)
 
 
 class _Message:
@@ -117,40 +128,39 @@ class _Message:
         return None
 
 
-def _serve(pipe: Any, spec: WorkerSpec) -> None:
-    settings = spec.settings
-    pg = settings.postgres
-    handler = load_handler(settings.handler.path)
-    connection = postgres.connect(pg)
-    writer = postgres.OrdersWriter(connection, pg.table, pg.offsets_table, spec.group)
-    outbox = Outbox(
-        CheckedProducer(settings.kafka.bootstrap, linger_ms=2),
-        run_id=spec.run_id,
-        path="ring",
-        compare_topic=settings.kafka.compare_topic,
-        dlq_topic=settings.kafka.dlq_topic,
-    )
+def ignore_stop_signals() -> None:
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(sig, signal.SIG_IGN)
+
+
+def serve(pipe: Any, parts: ChildParts) -> None:
+    """The child's loop: one answer per batch until the pipe closes."""
     completed: list[Coordinate] = []
 
     def complete(topic: str, partition: int, offset: int) -> None:
         completed.append((topic, partition, offset))
 
+    publisher = parts.publisher
     while True:
         try:
             records, offsets = pipe.recv()
         except EOFError:
             break
-        dead_before = outbox.dead_lettered
         try:
-            prepared = prepare([_Message(r) for r in records], handler, outbox, complete)
-            with postgres.translated(pg):
-                writer.write([p.sink_row() for p in prepared], offsets)
-            publish(prepared, outbox, time.time() * 1000.0, complete)
-            outbox.drain()
-            if outbox.failure is not None:
-                raise CanaryError(f"a compare event was not delivered ({outbox.failure})")
-            pipe.send(Done(list(completed), len(prepared), outbox.dead_lettered - dead_before))
+            batch = [_Message(r) for r in records]
+            applied = apply_batch(
+                batch, parts.handler, parts.writer, publisher, parts.retrier, complete, offsets
+            )
+            while publisher.drain(1.0) and publisher.failure is None:
+                publisher.serve(0)  # a broker that is away: wait for it with the batch held
+            if publisher.failure is not None:
+                raise WorkerFailed(f"a compare event was not delivered ({publisher.failure})", 3)
+            pipe.send(
+                Done(list(completed), applied.rows, applied.dead_lettered, applied.write_seconds)
+            )
+        except Stopped as exc:
+            pipe.send((str(exc), None))
         except Exception as exc:  # noqa: BLE001 - the parent reports it and stops the run
             pipe.send((str(exc) or type(exc).__name__, getattr(exc, "exit_code", 1)))
         completed.clear()
-    connection.close()
+    parts.writer.close()

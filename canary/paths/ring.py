@@ -1,17 +1,23 @@
 """The ring path: one fetcher, bounded per-partition rings, a worker pool, PostgreSQL.
 
-The fetcher thread owns the Kafka consumer: it pulls batches with ``consume(n)``, routes
-each record to its partition's lane of the dispatcher, pauses a partition whose lane is
-full (and resumes it below the low-water mark) while polling goes on, folds delivery
-acknowledgements into the offset tracker, and stores offsets for Kafka commits.
+The fetcher thread owns the consumer: it pulls batches, routes each record to its
+partition's lane of the dispatcher, pauses a partition whose lane is full (and resumes
+it below the low-water mark) while polling goes on, folds delivery acknowledgements into
+the offset tracker, and stores offsets for Kafka commits.
 
-Workers take key-ordered batches and apply each in one PostgreSQL transaction: COPY into
-a staging table, a version-guarded upsert, and the stored offsets of the batch's
-partitions. The stored offset is the tracker's committable offset, which only counts a
-record once its compare event (or dead letter) is acknowledged; so after any crash the
-path re-reads from a point where every earlier record is in the table *and* published.
-Re-applied records are no-ops thanks to the version guard: each message takes effect in
-PostgreSQL exactly once. On assignment the fetcher seeks to the offsets in PostgreSQL.
+Workers take key-ordered batches and apply each in one transaction (``apply_batch``):
+the rows and the stored offsets of the batch's partitions. The stored offset is the
+tracker's committable offset, which only counts a record once its compare event (or dead
+letter) is acknowledged; so after any crash the path re-reads from a point where every
+earlier record is in the table *and* published. Re-applied records are no-ops thanks to
+the version guard: each message takes effect in PostgreSQL exactly once. On assignment
+the fetcher starts each partition at the offset stored in PostgreSQL (from the earliest
+offset when the stored one lies beyond the partition's end: the topic was recreated).
+
+While PostgreSQL is away, workers wait with their batches (the retrier's backoff), the
+rings fill, their partitions pause, and the fetcher keeps the group membership alive;
+memory stays within the rings' bounds. With ``until_idle`` the path ends only once the
+group's committed offsets have reached the end of every partition of the topic.
 """
 
 from __future__ import annotations
@@ -20,25 +26,26 @@ import logging
 import threading
 import time
 from collections import deque
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Protocol
 
-from confluent_kafka import Consumer, Message, TopicPartition
-
-from canary.config import Settings
+from canary.core import backpressure
 from canary.core.dispatch import Item, KeyedDispatcher, Partition
+from canary.core.message import SourceMessage
 from canary.core.offsets import OffsetTracker
-from canary.errors import DeliveryError
+from canary.errors import DeliveryError, TransientFault
 from canary.handlers.loader import Handler
-from canary.kafka import consumer as kafka_consumer
+from canary.metrics import PathMetrics
 from canary.paths import checkpoint
-from canary.paths.outbox import Outbox
-from canary.paths.pool import PoolStats, Process, WorkerPool
-from canary.paths.process import prepare, publish
-from canary.paths.remote import RemoteWorker, WorkerSpec
+from canary.paths.apply import apply_batch
+from canary.paths.catchup import CatchUp
+from canary.paths.pool import PoolStats, WorkerPool
+from canary.paths.ports import BatchWriter, ConsumerControl, OffsetStore, Publisher
+from canary.paths.remote import Done, RemoteWorker, record
+from canary.paths.retry import Retrier, Stopped
 from canary.paths.runtime import IdleTimer, RunSummary, StopFlag
-from sinks import postgres
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_S = 0.5
@@ -61,48 +68,59 @@ class RingOptions:
     static_member_id: str
     checkpoint_path: Path
     worker_processes: bool = False
+    max_outage: float | None = None
+
+
+class StoreWriter(BatchWriter, OffsetStore, Protocol):
+    """The fetcher's own connection: offsets-only transactions and offset reads."""
+
+
+@dataclass(frozen=True, slots=True)
+class RingPorts:
+    """Everything the ring path talks to, built by the composition root."""
+
+    consumer: ConsumerControl
+    publisher: Publisher
+    store: StoreWriter
+    writers: Callable[[], BatchWriter]
+    remote_workers: Callable[[], RemoteWorker] | None
+    database: Retrier
+    kafka: Retrier
+    metrics: PathMetrics
 
 
 class RingPath:
     """Consumes ``topic`` into PostgreSQL through rings and a worker pool."""
 
     def __init__(
-        self,
-        settings: Settings,
-        options: RingOptions,
-        handler: Handler,
-        outbox: Outbox,
-        stop: StopFlag,
+        self, options: RingOptions, handler: Handler, ports: RingPorts, stop: StopFlag
     ) -> None:
-        self._settings = settings
         self._options = options
         self._handler = handler
-        self._outbox = outbox
+        self._ports = ports
+        self._consumer = ports.consumer
+        self._publisher = ports.publisher
+        self._metrics = ports.metrics
         self._stop = stop
         self._condition = threading.Condition()
-        self._dispatcher: KeyedDispatcher[Message] = KeyedDispatcher(options.ring_capacity)
+        self._dispatcher: KeyedDispatcher[SourceMessage] = KeyedDispatcher(options.ring_capacity)
         self._tracker = OffsetTracker()
         self._acks: deque[tuple[str, int, int]] = deque()
         self._snapshot: dict[Partition, int] = {}
         self._paused: set[Partition] = set()
         self._failure: BaseException | None = None
         self._idle = IdleTimer(options.until_idle)
-        self._connection = postgres.connect(settings.postgres)
-        self._offsets_writer = postgres.OrdersWriter(
-            self._connection,
-            settings.postgres.table,
-            settings.postgres.offsets_table,
-            options.group,
-        )
+        self._catch_up = CatchUp(options.topic, self._consumer, ports.kafka)
         self._saved: dict[Partition, int] = {}
-        self._worker_connections: list[Any] = []
-        self._remote_workers: list[RemoteWorker] = []
         self._remote_dead_letters = 0
         self._rows = 0
         self.summary = RunSummary(path="ring", run_id=options.run_id)
         self.pauses = 0
         self.peak_bytes = 0
         self.resumed_from: checkpoint.Checkpoint | None = checkpoint.read(options.checkpoint_path)
+        self._limits = backpressure.Limits(
+            options.ring_capacity, options.max_inflight_bytes, options.low_water
+        )
         self._pool = WorkerPool(
             self._dispatcher,
             self._condition,
@@ -119,69 +137,28 @@ class RingPath:
 
     # ----------------------------------------------------------------- workers
 
-    def _make_worker(self) -> Process:
-        if self._options.worker_processes:
-            return self._make_remote_worker()
-        pg = self._settings.postgres
-        connection = postgres.connect(pg)
-        self._worker_connections.append(connection)
-        writer = postgres.OrdersWriter(connection, pg.table, pg.offsets_table, self._options.group)
-        acks = self._acks
+    def _offsets_for(self, batch: list[Item[SourceMessage]]) -> dict[Partition, int]:
+        snapshot = self._snapshot
+        return {
+            item.partition: snapshot[item.partition] for item in batch if item.partition in snapshot
+        }
 
-        def complete(topic: str, partition: int, offset: int) -> None:
-            acks.append((topic, partition, offset))  # deque.append is atomic
+    def _make_worker(self) -> _ThreadWorker | _ProcessWorker:
+        if self._ports.remote_workers is not None:
+            return _ProcessWorker(self, self._ports.remote_workers())
+        return _ThreadWorker(self, self._ports.writers())
 
-        def process(batch: list[Item[Message]]) -> None:
-            prepared = prepare(
-                [item.payload for item in batch], self._handler, self._outbox, complete
-            )
-            snapshot = self._snapshot
-            offsets = {
-                item.partition: snapshot[item.partition]
-                for item in batch
-                if item.partition in snapshot
-            }
-            with postgres.translated(pg):
-                writer.write([p.sink_row() for p in prepared], offsets)
-            publish(prepared, self._outbox, time.time() * 1000.0, complete)
-            with self._condition:
-                self._rows += len(prepared)
-                self.summary.last_at = time.monotonic()
-
-        return process
-
-    def _make_remote_worker(self) -> Process:
-        remote = RemoteWorker(WorkerSpec(self._settings, self._options.group, self._options.run_id))
-        self._remote_workers.append(remote)
-
-        def process(batch: list[Item[Message]]) -> None:
-            records = [
-                (
-                    m.topic() or "",
-                    m.partition() or 0,
-                    m.offset() or 0,
-                    m.key(),
-                    m.value(),
-                    m.timestamp(),
-                )
-                for m in (item.payload for item in batch)
-            ]
-            snapshot = self._snapshot
-            offsets = {
-                item.partition: snapshot[item.partition]
-                for item in batch
-                if item.partition in snapshot
-            }
-            done = remote.run(records, offsets)
-            self._acks.extend(done.completed)
-            with self._condition:
-                self._rows += done.rows
-                self._remote_dead_letters += done.dead_lettered
-                self.summary.last_at = time.monotonic()
-
-        return process
+    def _finished(self, rows: int, dead_lettered: int, seconds: float) -> None:
+        with self._condition:
+            self._rows += rows
+            self._remote_dead_letters += dead_lettered
+            self.summary.last_at = time.monotonic()
+        self._metrics.written(rows)
+        self._metrics.observe_batch(seconds)
 
     def _fail(self, exc: BaseException) -> None:
+        if isinstance(exc, Stopped):
+            return  # stopped during an outage: the batch stays uncommitted and is re-read
         if self._failure is None:
             self._failure = exc
         self._stop.set(f"error: {exc}")
@@ -190,15 +167,8 @@ class RingPath:
 
     def run(self) -> RunSummary:
         options = self._options
-        bootstrap = self._settings.kafka.bootstrap
-        fatal = kafka_consumer.FatalErrors()
-        consumer = kafka_consumer.build(bootstrap, options.group, self._consumer_settings(), fatal)
-        consumer.subscribe(
-            [options.topic],
-            on_assign=self._on_assign,
-            on_revoke=self._on_revoke,
-            on_lost=self._on_lost,
-        )
+        self._consumer.subscribe(options.topic, self)
+        self._metrics.set_lag_source(self._catch_up.last_lag)
         # A worker process takes a second to start: they all start now rather than one
         # per tick as the backlog grows (the pool still retires idle ones).
         self._pool.start(options.workers if options.worker_processes else None)
@@ -207,47 +177,41 @@ class RingPath:
         fetch = min(1000, options.ring_capacity)
         try:
             while not self._stop.is_set():
-                fatal.check(bootstrap)
-                batch = kafka_consumer.consume(consumer, bootstrap, fetch, 0.05)
+                batch = self._consumer.consume(fetch, 0.05)
                 if batch:
                     self._idle.touch()
                     self._route(batch)
                 now = time.monotonic()
                 if now >= next_housekeeping:
                     next_housekeeping = now + HOUSEKEEPING_S
-                    self._housekeeping(consumer)
+                    self._housekeeping()
                     self._pool.adjust()
+                    self._metrics.pool_size(self._pool.size)
                 else:
-                    self._outbox.serve()
+                    self._publisher.serve()
                     self._absorb_acks()
-                    self._backpressure(consumer)
-                if not batch and self._idle.expired() and self._drained():
+                    self._backpressure()
+                if not batch and self._idle.expired() and self._drained() and self._caught_up():
                     self._stop.set(f"idle for {options.until_idle:g} s")
         finally:
             self.summary.seconds = time.monotonic() - started
             self.summary.stopped_by = self._stop.reason or "error"
-            self._shutdown(consumer)
+            self._shutdown()
         if self._failure is not None:
             raise self._failure
         return self.summary
 
-    def _consumer_settings(self) -> dict[str, Any]:
-        options = self._options
-        extra: dict[str, Any] = {
-            # librdkafka's own prefetch is bounded too, so pausing a partition bounds
-            # the whole process, not only the rings.
-            "queued.max.messages.kbytes": max(1024, options.max_inflight_bytes // 4096),
-            "enable.auto.commit": True,
-        }
-        if options.protocol == "consumer":
-            extra["group.protocol"] = "consumer"
-        else:
-            extra.update(kafka_consumer.classic_settings(options.protocol))
-        if options.static_member_id:
-            extra["group.instance.id"] = options.static_member_id
-        return extra
+    def _caught_up(self) -> bool:
+        """Every partition's committed offset is at its end (after committing ours)."""
+        if not self._catch_up.due():
+            return False
+        committable = self._tracker.committable()
+        if not self._save_offsets(committable):
+            return False
+        self._consumer.store(committable)
+        return self._catch_up.check(commit=True)
 
-    def _route(self, batch: list[Message]) -> None:
+    def _route(self, batch: list[SourceMessage]) -> None:
         dispatcher, tracker = self._dispatcher, self._tracker
         with self._condition:
             owned = set(dispatcher.partitions())
@@ -263,6 +227,7 @@ class RingPath:
             self.peak_bytes = max(self.peak_bytes, dispatcher.bytes)
             self._condition.notify_all()
         self.summary.saw(len(batch), time.monotonic())
+        self._metrics.consumed(len(batch))
 
     def _absorb_acks(self) -> None:
         acks, tracker = self._acks, self._tracker
@@ -271,59 +236,58 @@ class RingPath:
                 tracker.complete(*acks.popleft())
             self._snapshot = tracker.committable()
 
-    def _backpressure(self, consumer: Consumer) -> None:
-        options = self._options
-        high = options.ring_capacity
-        low = int(options.ring_capacity * options.low_water)
+    def _backpressure(self) -> None:
         with self._condition:
-            over_bytes = self._dispatcher.bytes >= options.max_inflight_bytes
-            under_bytes = self._dispatcher.bytes <= options.max_inflight_bytes * options.low_water
             levels = {p: self._dispatcher.occupancy(p) for p in self._dispatcher.partitions()}
-        to_pause = [
-            p
-            for p, n in levels.items()
-            if p not in self._paused and (n >= high or (over_bytes and n > 0))
-        ]
-        to_resume = [p for p in self._paused if levels.get(p, 0) <= low and under_bytes]
-        if to_pause:
-            consumer.pause([TopicPartition(t, p) for t, p in to_pause])
-            self._paused.update(to_pause)
-            self.pauses += len(to_pause)
-        if to_resume:
-            consumer.resume([TopicPartition(t, p) for t, p in to_resume])
-            self._paused.difference_update(to_resume)
+            buffered = self._dispatcher.bytes
+        decision = backpressure.decide(levels, buffered, self._paused, self._limits)
+        if decision.pause:
+            self._consumer.pause(decision.pause)
+            self._paused.update(decision.pause)
+            self.pauses += len(decision.pause)
+        if decision.resume:
+            self._consumer.resume(decision.resume)
+            self._paused.difference_update(decision.resume)
+        if decision.pause or decision.resume:
+            self._metrics.paused(len(self._paused))
 
-    def _housekeeping(self, consumer: Consumer) -> None:
-        self._outbox.serve()
-        if self._outbox.failure is not None:
+    def _housekeeping(self) -> None:
+        self._publisher.serve()
+        if self._publisher.failure is not None:
             raise DeliveryError(
                 f"a compare event or dead letter was not delivered "
-                f"({self._outbox.failure}); offsets after it stay uncommitted"
+                f"({self._publisher.failure}); offsets after it stay uncommitted"
             )
         self._absorb_acks()
-        self._backpressure(consumer)
+        self._backpressure()
         committable = self._tracker.committable()
-        kafka_consumer.store(consumer, committable)
-        self._save_offsets(committable)
+        if self._save_offsets(committable):
+            self._consumer.store(committable)
         self._save_checkpoint(committable)
+        self._catch_up.note_owned(self._consumer.cached_lag(committable))
         self._count()
 
     def _count(self) -> None:
         self.summary.rows = self._rows
-        self.summary.dead_lettered = self._outbox.dead_lettered + self._remote_dead_letters
+        self.summary.dead_lettered = self._publisher.dead_lettered + self._remote_dead_letters
 
     def _drained(self) -> bool:
         with self._condition:
             idle_pool = self._dispatcher.backlog() == 0 and self._pool.busy() == 0
         return idle_pool and not self._acks and self._tracker.pending() == 0
 
-    def _save_offsets(self, committable: dict[Partition, int]) -> None:
-        """Offsets-only transaction, so a quiet partition's position still reaches the table."""
+    def _save_offsets(self, committable: Mapping[Partition, int]) -> bool:
+        """Offsets-only transaction, so a quiet partition's position still reaches the
+        table. While PostgreSQL is away this is skipped (the workers notice its return);
+        False means the offsets are not saved yet."""
         changed = {p: o for p, o in committable.items() if self._saved.get(p) != o}
-        if changed:
-            with postgres.translated(self._settings.postgres):
-                self._offsets_writer.write([], changed)
-            self._saved.update(changed)
+        if not changed:
+            return True
+        database = self._ports.database
+        if database.down or not database.attempt(lambda: self._ports.store.write([], changed)):
+            return False
+        self._saved.update(changed)
+        return True
 
     def _save_checkpoint(self, committable: dict[Partition, int]) -> None:
         if not committable:
@@ -344,88 +308,152 @@ class RingPath:
 
     # ---------------------------------------------------------------- rebalance
 
-    def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def on_assign(self, partitions: list[Partition]) -> dict[Partition, int]:
+        store, kafka = self._ports.store, self._ports.kafka
         stored: dict[str, dict[int, int]] = {}
-        with postgres.translated(self._settings.postgres):
-            for topic in {tp.topic for tp in partitions}:
-                stored[topic] = postgres.stored_offsets(
-                    self._connection,
-                    self._settings.postgres.offsets_table,
-                    self._options.group,
-                    topic,
-                )
+        for topic in {t for t, _ in partitions}:
+            stored[topic] = self._ports.database.call(
+                lambda topic=topic: store.stored_offsets(topic)  # type: ignore[misc]
+            )
+        positions: dict[Partition, int] = {}
+        for partition in partitions:
+            topic, number = partition
+            position = stored[topic].get(number)
+            if position is not None:
+                low, high = kafka.call(lambda p=partition: self._consumer.end_offsets(p))  # type: ignore[misc]
+                if position > high:
+                    log.warning(
+                        "ring: %s[%d]: the stored offset %d is beyond the partition's end %d "
+                        "(was the topic deleted and created again?); reading from the "
+                        "earliest offset %d",
+                        topic,
+                        number,
+                        position,
+                        high,
+                        low,
+                    )
+                    self._ports.database.call(
+                        lambda t=topic, n=number, o=low: store.reset_offset(t, n, o)  # type: ignore[misc]
+                    )
+                    self._saved.pop(partition, None)
+                    position = low
+                positions[partition] = position
         with self._condition:
-            for tp in partitions:
-                position = stored[tp.topic].get(tp.partition)
-                if position is not None:
-                    tp.offset = position
-                    self._tracker.assign(tp.topic, tp.partition, position)
-                self._dispatcher.add((tp.topic, tp.partition))
-        log.info("ring: assigned %s", sorted((tp.partition, tp.offset) for tp in partitions))
-        # Both protocols the ring path speaks (KIP-848, cooperative-sticky) are incremental.
-        consumer.incremental_assign(partitions)
+            for partition in partitions:
+                if partition in positions:
+                    self._tracker.assign(*partition, positions[partition])
+                self._dispatcher.add(partition)
+        log.info("ring: assigned %s", sorted((p, positions.get((t, p), -1)) for t, p in partitions))
         self._idle.arm()
+        return positions
 
-    def _on_revoke(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def on_revoke(self, partitions: list[Partition]) -> None:
         started = time.monotonic()
-        revoked = [(tp.topic, tp.partition) for tp in partitions]
         with self._condition:
-            for partition in revoked:
+            for partition in partitions:
                 # Dropped records were fetched but never processed: their new owner
                 # reads them again, so they do not count as this member's messages.
                 self.summary.messages -= len(self._dispatcher.revoke(partition))
             deadline = time.monotonic() + REVOKE_TIMEOUT_S
             while (
-                any(self._dispatcher.inflight(p) for p in revoked) and time.monotonic() < deadline
+                any(self._dispatcher.inflight(p) for p in partitions)
+                and time.monotonic() < deadline
             ):
                 self._condition.wait(0.05)
         settled = time.monotonic()
         # Every record of these partitions is now either done or dropped; once the
         # acknowledgements are in, the committable offsets are final for them.
-        self._outbox.drain()
+        self._publisher.drain(10.0)
         self._absorb_acks()
-        final = {tp: o for tp, o in self._tracker.committable().items() if tp in revoked}
-        if self._failure is None and self._outbox.failure is None:
-            self._save_offsets(final)
-            kafka_consumer.commit(
-                consumer, [TopicPartition(t, p, o) for (t, p), o in final.items()]
-            )
-        for name, number in revoked:
-            self._tracker.revoke(name, number)
-            self._paused.discard((name, number))
+        final = {tp: o for tp, o in self._tracker.committable().items() if tp in partitions}
+        if self._failure is None and self._publisher.failure is None and self._save_offsets(final):
+            try:
+                self._consumer.commit(final)
+            except TransientFault as exc:
+                log.warning("ring: commit on revocation failed (%s); the new owner re-reads", exc)
+        for partition in partitions:
+            self._tracker.revoke(*partition)
+            self._paused.discard(partition)
         log.info(
             "ring: revoked %s in %.0f ms (%.0f ms waiting for their batches)",
-            sorted(number for _, number in revoked),
+            sorted(number for _, number in partitions),
             (time.monotonic() - started) * 1000,
             (settled - started) * 1000,
         )
-        consumer.incremental_unassign(partitions)
 
-    def _on_lost(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
+    def on_lost(self, partitions: list[Partition]) -> None:
         with self._condition:
-            for tp in partitions:
-                self._dispatcher.revoke((tp.topic, tp.partition))
-                self._tracker.revoke(tp.topic, tp.partition)
-                self._paused.discard((tp.topic, tp.partition))
-        log.warning("ring: lost %s", sorted(tp.partition for tp in partitions))
+            for partition in partitions:
+                self._dispatcher.revoke(partition)
+                self._tracker.revoke(*partition)
+                self._paused.discard(partition)
+        log.warning("ring: lost %s", sorted(number for _, number in partitions))
 
     # ---------------------------------------------------------------- shutdown
 
-    def _shutdown(self, consumer: Consumer) -> None:
+    def _shutdown(self) -> None:
         self._pool.stop()
         try:
-            if self._failure is None and self._outbox.failure is None:
-                self._outbox.drain()
+            if self._failure is None and self._publisher.failure is None:
+                self._publisher.drain(30.0)
                 self._absorb_acks()
                 committable = self._tracker.committable()
-                self._save_offsets(committable)
-                kafka_consumer.store(consumer, committable)
-                kafka_consumer.commit(consumer)
+                if self._save_offsets(committable):
+                    self._consumer.store(committable)
+                    self._catch_up.commit_final()
                 self._save_checkpoint(committable)
             self._count()
         finally:
-            consumer.close()
-            for remote in self._remote_workers:
-                remote.close()
-            for connection in (*self._worker_connections, self._connection):
-                connection.close()
+            self._metrics.set_lag_source(None)
+            self._consumer.close()
+            self._ports.store.close()
+
+
+class _ThreadWorker:
+    """A pool thread's own writer (and connection), closed when the thread ends."""
+
+    def __init__(self, path: RingPath, writer: BatchWriter) -> None:
+        self._path = path
+        self._writer = writer
+        acks = path._acks
+
+        def complete(topic: str, partition: int, offset: int) -> None:
+            acks.append((topic, partition, offset))  # deque.append is atomic
+
+        self._complete = complete
+
+    def process(self, batch: list[Item[SourceMessage]]) -> None:
+        path = self._path
+        applied = apply_batch(
+            [item.payload for item in batch],
+            path._handler,
+            self._writer,
+            path._publisher,
+            path._ports.database,
+            self._complete,
+            path._offsets_for(batch),
+        )
+        # Dead letters of this process are counted by the shared publisher.
+        path._finished(applied.rows, 0, applied.write_seconds)
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+class _ProcessWorker:
+    """A pool thread's child process, ended when the thread ends."""
+
+    def __init__(self, path: RingPath, remote: RemoteWorker) -> None:
+        self._path = path
+        self._remote = remote
+
+    def process(self, batch: list[Item[SourceMessage]]) -> None:
+        path = self._path
+        done: Done = self._remote.run(
+            [record(item.payload) for item in batch], path._offsets_for(batch)
+        )
+        path._acks.extend(done.completed)
+        path._finished(done.rows, done.dead_lettered, done.write_seconds)
+
+    def close(self) -> None:
+        self._remote.close()

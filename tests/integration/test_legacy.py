@@ -13,7 +13,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,14 +27,17 @@ from canary.config import Settings
 from canary.core.checksum import row_checksum
 from canary.core.events import CompareEvent, decode_event
 from canary.core.orders import generate_orders
+from canary.core.schema import KEY, SinkRow
 from canary.handlers.orders import to_row
 from canary.kafka import admin
+from canary.kafka import consumer as kafka_consumer
+from canary.kafka.consumer import GroupConsumer
 from canary.kafka.producer import CheckedProducer
-from canary.paths.legacy import LegacyOptions, LegacyPath
-from canary.paths.outbox import Outbox
+from canary.metrics import PathMetrics
+from canary.paths.legacy import LegacyOptions, LegacyPath, LegacyPorts
+from canary.paths.retry import Retrier
 from canary.paths.runtime import StopFlag
 from sinks import mysql
-from sinks.schema import KEY, SinkRow
 from tests import runs
 from tests.runs import Finished, Member
 from tests.topics import published, read_topic
@@ -438,12 +441,14 @@ def test_sigterm_commits_so_a_rerun_reads_nothing_twice(isolated: Settings, tmp_
 class _CountingWriter(mysql.OrdersWriter):
     """The real writer, remembering how many rows each transaction held."""
 
-    def __init__(self, connection: Any, table: str) -> None:
-        super().__init__(connection, table)
+    def __init__(self, settings: Settings) -> None:
+        super().__init__(mysql.Connector(settings.mysql), settings.mysql.table)
         self.sizes: list[int] = []
 
-    def write(self, rows: Sequence[SinkRow]) -> None:
-        super().write(rows)
+    def write(
+        self, rows: Sequence[SinkRow], next_offsets: Mapping[tuple[str, int], int] | None = None
+    ) -> None:
+        super().write(rows, next_offsets)
         self.sizes.append(len(rows))
 
 
@@ -458,20 +463,20 @@ def test_a_batch_larger_than_one_fetch_is_one_transaction(isolated: Settings) ->
         batch_size=1_000,
         assignment_strategy="range",
     )
-    outbox = Outbox(
-        CheckedProducer(isolated.kafka.bootstrap),
-        run_id="big",
-        path="legacy",
-        compare_topic=isolated.kafka.compare_topic,
-        dlq_topic=isolated.kafka.dlq_topic,
+    stop = StopFlag()
+    metrics = PathMetrics("legacy")
+    writer = _CountingWriter(isolated)
+    ports = LegacyPorts(
+        consumer=GroupConsumer(
+            isolated.kafka.bootstrap, options.group, kafka_consumer.classic_settings("range")
+        ),
+        writer=writer,
+        publisher=app.publisher(isolated, "big", "legacy"),
+        database=Retrier("MySQL", stop),
+        kafka=Retrier("Kafka", stop),
+        metrics=metrics,
     )
-    connection = mysql.connect(isolated.mysql)
-    try:
-        writer = _CountingWriter(connection, isolated.mysql.table)
-        path = LegacyPath(isolated, options, to_row, writer, outbox, StopFlag())
-        summary = path.run()
-    finally:
-        connection.close()
+    summary = LegacyPath(options, to_row, ports, stop).run()
 
     assert summary.rows == sum(writer.sizes) == 3_000
     assert max(writer.sizes) == 1_000

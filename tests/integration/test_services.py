@@ -10,10 +10,10 @@ from decimal import Decimal
 import pytest
 
 from canary.config import Settings
+from canary.core.schema import SinkRow
 from canary.kafka import consumer as kafka_consumer
 from canary.kafka.producer import CheckedProducer
 from sinks import mysql, postgres
-from sinks.schema import SinkRow
 from tests.services import Services
 
 pytestmark = pytest.mark.integration
@@ -70,7 +70,7 @@ def test_mysql_upsert_keeps_the_newest_version_and_reads_back(isolated: Settings
     try:
         mysql.init_schema(connection, isolated.mysql.table)
         mysql.init_schema(connection, isolated.mysql.table)
-        writer = mysql.OrdersWriter(connection, isolated.mysql.table)
+        writer = mysql.OrdersWriter(lambda: connection, isolated.mysql.table)
         writer.write([_row(1, 1), _row(2, 3, note=None)])
         writer.write([_row(1, 3, amount=Decimal("99.99")), _row(1, 2, amount=Decimal("1.00"))])
         writer.write([_row(2, 2, note="older")])
@@ -91,7 +91,9 @@ def test_postgres_batch_moves_rows_and_offsets_together(isolated: Settings) -> N
     with postgres.connect(settings) as connection:
         postgres.init_schema(connection, settings)
         postgres.init_schema(connection, settings)
-        writer = postgres.OrdersWriter(connection, settings.table, settings.offsets_table, "g")
+        writer = postgres.OrdersWriter(
+            lambda: connection, settings.table, settings.offsets_table, "g"
+        )
         writer.write([_row(1, 1), _row(1, 2, status="shipped"), _row(2, 1)], {("t", 0): 3})
         writer.write([_row(1, 1, status="stale")], {("t", 0): 2})
         rows = postgres.fetch_rows(connection, settings.table)
@@ -113,7 +115,9 @@ def test_postgres_large_batch_goes_through_copy_and_keeps_the_newest(isolated: S
     ]
     with postgres.connect(settings) as connection:
         postgres.init_schema(connection, settings)
-        writer = postgres.OrdersWriter(connection, settings.table, settings.offsets_table, "g")
+        writer = postgres.OrdersWriter(
+            lambda: connection, settings.table, settings.offsets_table, "g"
+        )
         writer.write(batch, {("t", 1): 40})
         writer.write(batch[:20], {("t", 1): 20})  # a replay: no effect, offsets never go back
         rows = postgres.fetch_rows(connection, settings.table)

@@ -1,4 +1,4 @@
-"""The ``orders`` table in both engines' natural types, and the rows written to it."""
+"""The ``orders`` table: its columns in both engines' natural types, and the rows written to it."""
 
 from __future__ import annotations
 
@@ -49,18 +49,3 @@ class SinkRow:
     def ordered(self) -> list[Any]:
         """Values in COLUMNS order; a missing handler column is a KeyError naming it."""
         return [*(self.values[name] for name in HANDLER_COLUMNS), self.partition, self.offset]
-
-
-def mysql_ddl(table: str) -> str:
-    columns = ",\n  ".join(f"`{c.name}` {c.mysql}" for c in COLUMNS)
-    # utf8mb4_bin: text compares exactly, as the comparison rules demand (case and
-    # trailing spaces are differences), and emoji survive.
-    return (
-        f"CREATE TABLE IF NOT EXISTS `{table}` (\n  {columns},\n  PRIMARY KEY (`{KEY}`)\n)"
-        " ENGINE=InnoDB DEFAULT CHARSET=utf8mb4 COLLATE=utf8mb4_bin"
-    )
-
-
-def postgres_ddl(table: str) -> str:
-    columns = ",\n  ".join(f"{c.name} {c.postgres}" for c in COLUMNS)
-    return f"CREATE TABLE IF NOT EXISTS {table} (\n  {columns},\n  PRIMARY KEY ({KEY})\n)"
