@@ -191,6 +191,7 @@ def run_legacy(
         "MySQL" if sink == "mysql" else "PostgreSQL", stop, max_outage, metrics
     )
     slot = membership.claim(options.group, settings.legacy.static_member_id)
+    log.info("legacy: member %s of group %s", slot.member_id or "(dynamic)", options.group)
     extra = kafka_consumer.classic_settings(options.assignment_strategy)
     if slot.member_id:
         extra["group.instance.id"] = slot.member_id
@@ -299,6 +300,7 @@ def run_ring(
         static_member_id=slot.member_id,
         checkpoint_path=_checkpoint_path(options.checkpoint_path, slot.member_id),
     )
+    log.info("ring: member %s of group %s", slot.member_id or "(dynamic)", options.group)
     metrics = PathMetrics("ring")
     database, kafka = _retriers("PostgreSQL", stop, options.max_outage, metrics)
     spec = WorkerSpec(settings, options.group, options.run_id, options.max_outage)

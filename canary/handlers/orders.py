@@ -19,6 +19,9 @@ _AMOUNT_DIGITS = 12
 # take more, and the two paths would silently diverge.
 _STR_FIELDS = {"currency": 8, "status": 32}
 _INT_FIELDS = ("order_id", "user_id", "version")
+# MySQL TEXT holds 65,535 bytes; PostgreSQL TEXT far more. A longer note is refused for
+# both paths alike rather than written by one and refused by the other.
+_NOTE_BYTES = 65_535
 
 
 def to_row(key: bytes | None, value: bytes | None) -> Row:
@@ -59,6 +62,11 @@ def to_row(key: bytes | None, value: bytes | None) -> Row:
     note = event.get("note")
     if note is not None and not isinstance(note, str):
         raise HandlerError("note must be a string or null")
+    if note is not None and len(note) * 4 > _NOTE_BYTES and len(note.encode()) > _NOTE_BYTES:
+        raise HandlerError(
+            f"note is {len(note.encode()):,} bytes of UTF-8; the MySQL column holds "
+            f"at most {_NOTE_BYTES:,}"
+        )
     row["note"] = note
     row["event_time"] = _instant(event.get("event_time"))
     return row
