@@ -298,7 +298,7 @@ def run_ring(
     options = replace(
         options,
         static_member_id=slot.member_id,
-        checkpoint_path=_checkpoint_path(options.checkpoint_path, slot.member_id),
+        checkpoint_path=_checkpoint_path(options.checkpoint_path, slot.local_name),
     )
     log.info("ring: member %s of group %s", slot.member_id or "(dynamic)", options.group)
     metrics = PathMetrics("ring")

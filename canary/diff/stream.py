@@ -14,12 +14,10 @@ from dataclasses import dataclass
 from typing import Protocol
 
 import orjson
-from confluent_kafka import OFFSET_BEGINNING, Consumer, TopicPartition
 
 from canary.core.events import decode_fields
-from canary.errors import InvalidEvent, UsageError
-from canary.kafka import client
-from canary.kafka import consumer as kafka_consumer
+from canary.errors import InvalidEvent
+from canary.kafka.reader import TopicReader
 
 BATCH = 10_000
 _OUR_PREFIX = b'{"v":1,"run":"'  # how canary's own encoder starts every event
@@ -71,26 +69,16 @@ def read_run(
     nothing: the grace period is then the caller's to apply, to the events' commit
     times (a ``Horizon`` for ``StreamJoin.result``).
     """
-    admin = client.probe(bootstrap)
-    # All topics, not the one by name: naming it would let the broker auto-create it.
-    metadata = admin.list_topics(timeout=10).topics.get(options.topic)
-    if metadata is None or metadata.error is not None:
-        raise UsageError(f"compare topic {options.topic!r} does not exist on {bootstrap}")
-    consumer = kafka_consumer.build(
-        bootstrap, f"canary-diff-{options.run_id}", {"enable.auto.commit": False}
+    reader = TopicReader(
+        bootstrap, options.topic, f"canary-diff-{options.run_id}", options.partitions
     )
-    partitions = sorted(metadata.partitions)
-    if options.partitions is not None:
-        partitions = [p for p in partitions if p in options.partitions]
-    consumer.assign([TopicPartition(options.topic, p, OFFSET_BEGINNING) for p in partitions])
-    ends = _high_watermarks(consumer, options.topic, partitions)
     marker = b'"run":' + orjson.dumps(options.run_id)
     seen = 0
     last_arrival = time.monotonic()
     run_id = options.run_id
     try:
         while not stop():
-            batch = kafka_consumer.consume(consumer, bootstrap, BATCH, 0.2)
+            batch = reader.consume(BATCH, 0.2)
             now = time.monotonic()
             if batch:
                 last_arrival = now
@@ -100,7 +88,7 @@ def read_run(
                 if progress is not None:
                     progress(seen, join.events)
             if options.until_idle == 0:
-                if _at_end(consumer, options.topic, ends):
+                if reader.at_end():
                     break
                 continue
             idle = now - last_arrival
@@ -108,7 +96,7 @@ def read_run(
             if idle >= options.until_idle and not waiting:
                 break
     finally:
-        consumer.close()
+        reader.close()
     return seen
 
 
@@ -122,19 +110,3 @@ def _fold(raw: bytes | None, marker: bytes, run_id: str, join: EventSink) -> Non
         return
     if run == run_id:
         join.add_fields(path, key, topic, partition, offset, ts, digest, at)
-
-
-def _at_end(consumer: Consumer, topic: str, ends: dict[int, int]) -> bool:
-    """Whether every partition's read position has passed its end as it was at the start.
-    The position, not the last message seen, so trailing control records count too."""
-    positions = consumer.position([TopicPartition(topic, p) for p in ends])
-    return all(tp.offset >= ends[tp.partition] for tp in positions)
-
-
-def _high_watermarks(consumer: Consumer, topic: str, partitions: list[int]) -> dict[int, int]:
-    ends = {}
-    for partition in partitions:
-        low, high = consumer.get_watermark_offsets(TopicPartition(topic, partition), timeout=10)
-        if high > low:
-            ends[partition] = high
-    return ends

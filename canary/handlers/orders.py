@@ -59,17 +59,21 @@ def to_row(key: bytes | None, value: bytes | None) -> Row:
     if not isinstance(items, list):
         raise HandlerError("items must be a JSON array")
     row["items"] = items
-    note = event.get("note")
-    if note is not None and not isinstance(note, str):
-        raise HandlerError("note must be a string or null")
-    if note is not None and len(note) * 4 > _NOTE_BYTES and len(note.encode()) > _NOTE_BYTES:
-        raise HandlerError(
-            f"note is {len(note.encode()):,} bytes of UTF-8; the MySQL column holds "
-            f"at most {_NOTE_BYTES:,}"
-        )
-    row["note"] = note
+    row["note"] = _note(event.get("note"))
     row["event_time"] = _instant(event.get("event_time"))
     return row
+
+
+def _note(field: object) -> str | None:
+    if field is not None and not isinstance(field, str):
+        raise HandlerError("note must be a string or null")
+    # Four bytes per character at most: only a long note needs encoding to be measured.
+    if field is not None and len(field) * 4 > _NOTE_BYTES and len(field.encode()) > _NOTE_BYTES:
+        raise HandlerError(
+            f"note is {len(field.encode()):,} bytes of UTF-8; the MySQL column holds "
+            f"at most {_NOTE_BYTES:,}"
+        )
+    return field
 
 
 def _amount(field: object) -> Decimal:

@@ -25,9 +25,16 @@ MAX_SLOTS = 256
 class MemberSlot:
     """A claimed slot; ``release`` (or the end of the process) frees it."""
 
-    def __init__(self, member_id: str, handle: int | None) -> None:
+    def __init__(self, member_id: str, handle: int | None, slot: int | None = None) -> None:
         self.member_id = member_id
+        self.slot = slot  # the host slot of an "auto" id, else None
         self._handle = handle
+
+    @property
+    def local_name(self) -> str:
+        """What tells this member's local files apart from its neighbours': nothing for
+        the first slot (so a single member keeps the configured names), else the id."""
+        return "" if self.slot == 0 else self.member_id
 
     def release(self) -> None:
         handle, self._handle = self._handle, None
@@ -53,6 +60,6 @@ def claim(group: str, configured: str, folder: Path | None = None) -> MemberSlot
             os.close(handle)
             continue
         os.set_inheritable(handle, False)
-        return MemberSlot(f"{host}-{slot}", handle)
+        return MemberSlot(f"{host}-{slot}", handle, slot)
     # Every slot taken: run as a dynamic member rather than collide with one.
     return MemberSlot("", None)

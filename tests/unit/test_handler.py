@@ -160,6 +160,16 @@ def test_text_longer_than_the_mysql_column_is_rejected(field: str, text: str) ->
         to_row(b"42", _encode(_event(**{field: text})))
 
 
+def test_a_note_longer_than_mysql_text_is_refused_for_both_paths() -> None:
+    # 21,845 three-byte characters are 65,535 bytes: the most MySQL TEXT holds.
+    fits = "日" * 21_845
+    assert to_row(None, orjson.dumps(_event(note=fits)))["note"] == fits
+    with pytest.raises(HandlerError, match=r"note is 65,538 bytes of UTF-8"):
+        to_row(None, orjson.dumps(_event(note=fits + "日")))
+    with pytest.raises(HandlerError, match="note is 70,000 bytes"):
+        to_row(None, orjson.dumps(_event(note="x" * 70_000)))
+
+
 @pytest.mark.parametrize("changes", [{"note": "a\x00b"}, {"items": [{"sku": "A\x00"}]}])
 def test_nul_characters_are_rejected(changes: dict[str, Any]) -> None:
     with pytest.raises(HandlerError):
