@@ -5,7 +5,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-$(shell cksum pyproject.toml | cut -d' ' -f1)
 
-.PHONY: demo test venv services services-down browser lint unit bench clean
+.PHONY: demo test venv services services-down browser lint unit chaos bench clean
 
 $(STAMP): pyproject.toml
 	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -40,9 +40,19 @@ lint: venv
 unit: venv
 	$(BIN)/pytest tests/unit -q
 
-## test: everything CI runs: lint, then unit, integration and end-to-end tests
+## chaos: the fault drills alone, on a service set of their own (tests/chaos)
+chaos: venv
+	$(BIN)/pytest -m chaos tests/chaos
+
+## test: everything CI runs: lint, then unit, integration and end-to-end tests, with the
+## fault drills beside them (they stop and start services of their own, so the two
+## runs do not disturb each other; the drills' log is printed when both are done)
 test: venv services browser lint
-	$(BIN)/pytest
+	@mkdir -p .state; \
+	$(BIN)/pytest -p no:cacheprovider -m chaos tests/chaos >.state/chaos.log 2>&1 & drills=$$!; \
+	$(BIN)/pytest -m "not chaos"; rest=$$?; \
+	wait $$drills; chaos=$$?; cat .state/chaos.log; \
+	test $$rest -eq 0 && test $$chaos -eq 0
 
 clean:
 	rm -rf $(VENV) .mypy_cache .ruff_cache .pytest_cache .hypothesis

@@ -101,7 +101,7 @@ class KillDrill:
     rate: float = 5_000.0  # 0: as fast as the producer goes
     kills: int = 10  # per path
     until_idle: float = 8.0
-    resume_limit_s: float = 15.0  # a restart must commit again within this
+    resume_limit_s: float = 5.0  # a restart must commit again within this
     resume_cap_s: float = 60.0  # how long a restart is watched for its first commit
     partitions: int = 6
     seed: int = 7
