@@ -11,6 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any, TypeAlias
 
 import orjson
@@ -21,6 +22,7 @@ from canary.config import MySQLSettings
 from canary.core import schema
 from canary.errors import RowRejected, ServiceUnavailable, TransientFault
 from sinks import ddl
+from sinks.connector import Reconnecting
 
 SERVICE = "MySQL"
 Connection: TypeAlias = "pymysql.Connection[Any]"
@@ -61,20 +63,13 @@ def connect(
         raise ServiceUnavailable(SERVICE, settings.address, _reason(exc)) from exc
 
 
-class Connector:
-    """Opens connections for a long-running writer: a server that cannot be reached right
-    now is a TransientFault (the caller retries), never a crash."""
+class Connector(Reconnecting[Connection]):
+    """MySQL connections for a long-running writer, with socket timeouts."""
 
     def __init__(self, settings: MySQLSettings, *, io_timeout_s: float = 30.0) -> None:
-        self._settings = settings
-        self._io_timeout_s = io_timeout_s
-        self.address = settings.address
-
-    def __call__(self) -> Connection:
-        try:
-            return connect(self._settings, io_timeout_s=self._io_timeout_s)
-        except ServiceUnavailable as exc:
-            raise TransientFault(SERVICE, self.address, exc.detail) from exc
+        super().__init__(
+            SERVICE, settings.address, partial(connect, settings, io_timeout_s=io_timeout_s)
+        )
 
 
 def _reason(exc: pymysql.err.MySQLError) -> str:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager, suppress
+from functools import partial
 from typing import Any
 
 import orjson
@@ -21,6 +22,7 @@ from canary.config import PostgresSettings
 from canary.core import schema
 from canary.errors import RowRejected, ServiceUnavailable, TransientFault
 from sinks import ddl
+from sinks.connector import Reconnecting
 
 SERVICE = "PostgreSQL"
 _STAGE = "canary_stage"
@@ -67,25 +69,22 @@ def connect(
         raise ServiceUnavailable(SERVICE, settings.address, _first_line(exc)) from exc
 
 
-class Connector:
-    """Opens connections for a long-running writer: a server that cannot be reached right
-    now is a TransientFault (the caller retries), never a crash."""
+class Connector(Reconnecting[Connection]):
+    """PostgreSQL connections for a long-running writer, with a statement timeout."""
 
     def __init__(self, settings: PostgresSettings, *, statement_timeout_s: float = 30.0) -> None:
-        self._settings = settings
-        self._statement_timeout_s = statement_timeout_s
-        self.address = settings.address
-
-    def __call__(self) -> Connection:
-        try:
-            return connect(self._settings, statement_timeout_s=self._statement_timeout_s)
-        except ServiceUnavailable as exc:
-            raise TransientFault(SERVICE, self.address, exc.detail) from exc
+        super().__init__(
+            SERVICE,
+            settings.address,
+            partial(connect, settings, statement_timeout_s=statement_timeout_s),
+        )
 
 
 def _first_line(exc: BaseException) -> str:
-    text = str(exc).strip()
-    return text.splitlines()[-1] if text else type(exc).__name__
+    # The first line says what failed ("... failed: Connection refused"); later ones are
+    # libpq's hints.
+    lines = [line.strip() for line in str(exc).splitlines() if line.strip()]
+    return lines[0] if lines else type(exc).__name__
 
 
 @contextmanager

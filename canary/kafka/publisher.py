@@ -27,8 +27,18 @@ _TOO_LARGE = (KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE)
 
 
 def producer(bootstrap: str) -> CheckedProducer:
-    """A producer for a path: idempotent, and patient with a broker that is away."""
-    return CheckedProducer(bootstrap, linger_ms=2, extra={"message.timeout.ms": 0})
+    """A producer for a path: idempotent, and patient with a broker that is away. Its
+    queue is bounded (64 MiB), so during a long outage producing blocks, the batches in
+    hand wait, and the path's memory stays bounded instead of queueing without end."""
+    return CheckedProducer(
+        bootstrap,
+        linger_ms=2,
+        extra={
+            "message.timeout.ms": 0,
+            "queue.buffering.max.kbytes": 65_536,
+            "queue.buffering.max.messages": 200_000,
+        },
+    )
 
 
 class KafkaPublisher:
