@@ -92,9 +92,12 @@ def _translate(exc: pymysql.err.MySQLError, address: str) -> Exception:
     reason = _reason(exc)
     if code in _REJECTED or isinstance(exc, pymysql.err.DataError | pymysql.err.IntegrityError):
         return RowRejected(SERVICE, f"({code}) {reason}")
-    if code in _TRANSIENT or isinstance(exc, pymysql.err.InterfaceError) or code == 0:
+    if code in _TRANSIENT or isinstance(exc, pymysql.err.InterfaceError):
         # InterfaceError (0, ''): the connection was already closed under us.
         return TransientFault(SERVICE, address, reason or "connection lost")
+    if code == 0:
+        # Refused by the driver before sending ("nan can not be used with MySQL").
+        return RowRejected(SERVICE, reason)
     return ServiceUnavailable(SERVICE, address, f"({code}) {reason}")
 
 
@@ -159,6 +162,11 @@ class OrdersWriter:
             with connection.cursor() as cursor:
                 cursor.executemany(self._statement, params)
             connection.commit()
+        except UnicodeEncodeError as exc:
+            if connection is not None:
+                with suppress(pymysql.err.MySQLError):
+                    connection.rollback()
+            raise RowRejected(SERVICE, f"a value cannot be encoded: {exc}") from exc
         except pymysql.err.MySQLError as exc:
             error = _translate(exc, self._address)
             if isinstance(error, RowRejected) and connection is not None:

@@ -171,6 +171,8 @@ class _Link:
         that the next call opens a new one."""
         try:
             yield self.get()
+        except UnicodeEncodeError as exc:
+            raise RowRejected(SERVICE, f"a value cannot be encoded: {exc}") from exc
         except psycopg.Error as exc:
             error = _translate(exc, self.address)
             if not isinstance(error, RowRejected):
