@@ -8,6 +8,7 @@ Only a fatal client error (a fenced static member, say) ends a run.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
@@ -176,19 +177,44 @@ class Listener(Protocol):
 
 
 class GroupConsumer:
-    """A member of ``group`` (canary.paths.ports.ConsumerControl) over librdkafka."""
+    """A member of ``group`` (canary.paths.ports.ConsumerControl) over librdkafka.
+
+    A static member can be fenced by *itself*: after a broker restart librdkafka rejoins
+    under the same ``group.instance.id`` with a new member id, and a request still made
+    under the old one is refused as "fenced by another consumer with the same
+    group.instance.id", which librdkafka treats as fatal. The id belongs to this process
+    alone (``canary.paths.membership`` holds it with a lock), so the fencer can only be
+    an earlier session of this member: the adapter hands the partitions in hand to
+    ``on_lost``, builds a new client and joins again, and the run goes on.
+    """
 
     def __init__(self, bootstrap: str, group: str, extra: dict[str, Any]) -> None:
         self._bootstrap = bootstrap
-        self._fatal = FatalErrors()
-        self._consumer = build(bootstrap, group, extra, self._fatal)
+        self._group = group
+        self._extra = extra
+        self._static = bool(extra.get("group.instance.id"))
         self._incremental = extra.get("group.protocol") == "consumer" or (
             extra.get("partition.assignment.strategy") == "cooperative-sticky"
         )
+        self._topic = ""
+        self._listener: Listener | None = None
+        self._owned: set[Partition] = set()
+        self._fatal = FatalErrors()
+        self._consumer = build(bootstrap, group, extra, self._fatal)
 
     def subscribe(self, topic: str, listener: Listener) -> None:
+        self._topic, self._listener = topic, listener
+        self._subscribe()
+
+    def _subscribe(self) -> None:
+        listener = self._listener
+        assert listener is not None
+        owned = self._owned
+
         def on_assign(consumer: Consumer, partitions: list[TopicPartition]) -> None:
-            positions = listener.on_assign([(tp.topic, tp.partition) for tp in partitions])
+            named = [(tp.topic, tp.partition) for tp in partitions]
+            positions = listener.on_assign(named)
+            owned.update(named)
             for tp in partitions:
                 position = positions.get((tp.topic, tp.partition))
                 if position is not None:
@@ -199,20 +225,59 @@ class GroupConsumer:
                 consumer.assign(partitions)
 
         def on_revoke(consumer: Consumer, partitions: list[TopicPartition]) -> None:
-            listener.on_revoke([(tp.topic, tp.partition) for tp in partitions])
+            named = [(tp.topic, tp.partition) for tp in partitions]
+            listener.on_revoke(named)
+            owned.difference_update(named)
             if self._incremental:
                 consumer.incremental_unassign(partitions)
             else:
                 consumer.unassign()
 
         def on_lost(consumer: Consumer, partitions: list[TopicPartition]) -> None:
-            listener.on_lost([(tp.topic, tp.partition) for tp in partitions])
+            named = [(tp.topic, tp.partition) for tp in partitions]
+            listener.on_lost(named)
+            owned.difference_update(named)
 
-        self._consumer.subscribe([topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_lost)
+        self._consumer.subscribe(
+            [self._topic], on_assign=on_assign, on_revoke=on_revoke, on_lost=on_lost
+        )
+
+    def _fenced(self) -> bool:
+        first = self._fatal.first
+        return (
+            self._static
+            and first is not None
+            and (first.code() == KafkaError.FENCED_INSTANCE_ID or "fenced" in first.str().lower())
+        )
+
+    def _rejoin(self) -> None:
+        log.warning(
+            "%s: this member was fenced by an earlier session of itself (%s); "
+            "joining again with a new client",
+            self._group,
+            self._fatal.first.str() if self._fatal.first else "fenced",
+        )
+        if self._listener is not None and self._owned:
+            self._listener.on_lost(sorted(self._owned))
+        self._owned.clear()
+        with contextlib.suppress(KafkaException, RuntimeError):
+            self._consumer.close()
+        self._fatal = FatalErrors()
+        self._consumer = build(self._bootstrap, self._group, self._extra, self._fatal)
+        self._subscribe()
 
     def consume(self, count: int, timeout: float) -> list[SourceMessage]:
+        if self._fenced():
+            self._rejoin()
+            return []
         self._fatal.check(self._bootstrap)
-        return list(consume(self._consumer, self._bootstrap, count, timeout))
+        try:
+            return list(consume(self._consumer, self._bootstrap, count, timeout))
+        except ServiceUnavailable:
+            if self._fenced():
+                self._rejoin()
+                return []
+            raise
 
     def pause(self, partitions: Sequence[Partition]) -> None:
         if partitions:
@@ -223,13 +288,23 @@ class GroupConsumer:
             self._consumer.resume([TopicPartition(t, p) for t, p in partitions])
 
     def store(self, committable: Mapping[Partition, int]) -> None:
-        store(self._consumer, dict(committable))
+        try:
+            store(self._consumer, dict(committable))
+        except KafkaException:
+            if not self._fenced():
+                raise  # else: the next consume joins again, and storing resumes then
 
     def commit(self, offsets: Mapping[Partition, int] | None = None) -> None:
-        if offsets is None:
-            commit(self._consumer)
-        else:
-            commit(self._consumer, [TopicPartition(t, p, o) for (t, p), o in offsets.items()])
+        try:
+            if offsets is None:
+                commit(self._consumer)
+            else:
+                commit(self._consumer, [TopicPartition(t, p, o) for (t, p), o in offsets.items()])
+        except ServiceUnavailable as exc:
+            if self._fenced() or ("fatal" in exc.detail.lower() and self._static):
+                # The next consume joins again; until then nothing can be committed.
+                raise TransientFault(SERVICE, self._bootstrap, exc.detail) from exc
+            raise
 
     def end_offsets(self, partition: Partition) -> tuple[int, int]:
         try:
