@@ -9,6 +9,8 @@ from dataclasses import dataclass
 from canary.core.orders import generate_orders
 from canary.kafka.producer import CheckedProducer
 
+FLUSH_TIMEOUT_S = 330.0
+
 Progress = Callable[[int], None]
 
 
@@ -50,7 +52,9 @@ def produce_orders(
             producer.poll(0)
             if progress is not None:
                 progress(index)
-    producer.flush()
+    # A broker restarting near the end of a run delays the last deliveries; they are
+    # waited for (librdkafka's own message timeout still bounds each message).
+    producer.flush(FLUSH_TIMEOUT_S)
     if progress is not None:
         progress(count)
     return ProduceResult(topic=topic, count=count, seconds=clock() - started)

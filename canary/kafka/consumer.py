@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
+import time
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
@@ -23,6 +24,9 @@ log = logging.getLogger(__name__)
 Rebalance = Callable[[Consumer, list[TopicPartition]], None]
 Partition = tuple[str, int]
 QUERY_TIMEOUT_S = 10.0
+# More rejoins than this within the window: the id is really someone else's.
+MAX_REJOINS = 5
+REJOIN_WINDOW_S = 60.0
 # Errors of a commit or an offset query that pass once the broker or the group
 # coordinator is back.
 _TRANSIENT = (
@@ -199,6 +203,8 @@ class GroupConsumer:
         self._topic = ""
         self._listener: Listener | None = None
         self._owned: set[Partition] = set()
+        self._fatal_seen = False
+        self._rejoins: list[float] = []
         self._fatal = FatalErrors()
         self._consumer = build(bootstrap, group, extra, self._fatal)
 
@@ -243,12 +249,18 @@ class GroupConsumer:
         )
 
     def _fenced(self) -> bool:
+        """A static member whose client hit a fatal error: for a consumer that is the
+        fencing of its instance id (the error itself does not always reach error_cb)."""
         first = self._fatal.first
-        return (
-            self._static
-            and first is not None
-            and (first.code() == KafkaError.FENCED_INSTANCE_ID or "fenced" in first.str().lower())
-        )
+        if first is not None and (
+            first.code() == KafkaError.FENCED_INSTANCE_ID or "fenced" in first.str().lower()
+        ):
+            self._fatal_seen = True
+        return self._static and self._fatal_seen
+
+    def _note_fatal(self, detail: str) -> None:
+        if "fatal" in detail.lower() or "fenced" in detail.lower():
+            self._fatal_seen = True
 
     def _rejoin(self) -> None:
         log.warning(
@@ -260,8 +272,19 @@ class GroupConsumer:
         if self._listener is not None and self._owned:
             self._listener.on_lost(sorted(self._owned))
         self._owned.clear()
+        now = time.monotonic()
+        self._rejoins = [t for t in self._rejoins if now - t < REJOIN_WINDOW_S] + [now]
+        if len(self._rejoins) > MAX_REJOINS:
+            raise ServiceUnavailable(
+                SERVICE,
+                self._bootstrap,
+                f"fenced {len(self._rejoins)} times in {REJOIN_WINDOW_S:g} s: another "
+                f"consumer of group {self._group} uses group.instance.id "
+                f"{self._extra.get('group.instance.id')}; give each member its own",
+            )
         with contextlib.suppress(KafkaException, RuntimeError):
             self._consumer.close()
+        self._fatal_seen = False
         self._fatal = FatalErrors()
         self._consumer = build(self._bootstrap, self._group, self._extra, self._fatal)
         self._subscribe()
@@ -273,7 +296,8 @@ class GroupConsumer:
         self._fatal.check(self._bootstrap)
         try:
             return list(consume(self._consumer, self._bootstrap, count, timeout))
-        except ServiceUnavailable:
+        except ServiceUnavailable as exc:
+            self._note_fatal(exc.detail)
             if self._fenced():
                 self._rejoin()
                 return []
@@ -290,7 +314,8 @@ class GroupConsumer:
     def store(self, committable: Mapping[Partition, int]) -> None:
         try:
             store(self._consumer, dict(committable))
-        except KafkaException:
+        except KafkaException as exc:
+            self._note_fatal(str(exc))
             if not self._fenced():
                 raise  # else: the next consume joins again, and storing resumes then
 
@@ -301,7 +326,8 @@ class GroupConsumer:
             else:
                 commit(self._consumer, [TopicPartition(t, p, o) for (t, p), o in offsets.items()])
         except ServiceUnavailable as exc:
-            if self._fenced() or ("fatal" in exc.detail.lower() and self._static):
+            self._note_fatal(exc.detail)
+            if self._fenced():
                 # The next consume joins again; until then nothing can be committed.
                 raise TransientFault(SERVICE, self._bootstrap, exc.detail) from exc
             raise
