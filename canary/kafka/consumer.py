@@ -53,7 +53,7 @@ class FatalErrors:
         self.first: KafkaError | None = None
 
     def __call__(self, error: KafkaError) -> None:
-        if error.fatal() and self.first is None:
+        if (error.fatal() or error.code() == KafkaError._FATAL) and self.first is None:
             self.first = error
 
     def check(self, bootstrap: str) -> None:
@@ -128,7 +128,9 @@ def _usable(message: Message, bootstrap: str) -> bool:
     error = message.error()
     if error is None:
         return True
-    if error.fatal():
+    # librdkafka hands a fatal error over as a message whose code is _FATAL (and whose
+    # fatal() may still say False).
+    if error.fatal() or error.code() == KafkaError._FATAL:
         raise ServiceUnavailable(SERVICE, bootstrap, error.str())
     # Transient (a topic not created yet, a partition moving): librdkafka retries itself.
     return False
