@@ -15,6 +15,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any, Protocol
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Message, TopicPartition
+from confluent_kafka.admin import AdminClient, OffsetSpec
 
 from canary.core.message import SourceMessage
 from canary.errors import ProtocolUnsupported, ServiceUnavailable, TransientFault
@@ -207,6 +208,7 @@ class GroupConsumer:
         self._owned: set[Partition] = set()
         self._fatal_seen = False
         self._rejoins: list[float] = []
+        self._admin: AdminClient | None = None
         self._fatal = FatalErrors()
         self._consumer = build(bootstrap, group, extra, self._fatal)
 
@@ -334,14 +336,28 @@ class GroupConsumer:
                 raise TransientFault(SERVICE, self._bootstrap, exc.detail) from exc
             raise
 
-    def end_offsets(self, partition: Partition) -> tuple[int, int]:
+    def _spans(self, partitions: list[Partition]) -> dict[Partition, tuple[int, int]]:
+        """(earliest, end) of each partition, in two requests on an admin connection of
+        its own: the consumer's connection may sit in a fetch long-poll for up to half a
+        second per query."""
+        if self._admin is None:
+            self._admin = AdminClient(base_config(self._bootstrap))
+        found: dict[Partition, list[int]] = {p: [0, 0] for p in partitions}
         try:
-            low, high = self._consumer.get_watermark_offsets(
-                TopicPartition(*partition), timeout=QUERY_TIMEOUT_S
-            )
+            specs = (OffsetSpec.earliest(), OffsetSpec.latest())  # type: ignore[no-untyped-call]
+            for index, spec in enumerate(specs):
+                futures = self._admin.list_offsets(
+                    {TopicPartition(*p): spec for p in partitions},
+                    request_timeout=QUERY_TIMEOUT_S,
+                )
+                for tp, future in futures.items():
+                    found[(tp.topic, tp.partition)][index] = int(future.result().offset)
         except KafkaException as exc:
             raise TransientFault(SERVICE, self._bootstrap, describe(exc)) from exc
-        return int(low), int(high)
+        return {p: (low, high) for p, (low, high) in found.items()}
+
+    def end_offsets(self, partition: Partition) -> tuple[int, int]:
+        return self._spans([partition])[partition]
 
     def lag(self, topic: str) -> dict[Partition, int]:
         try:
@@ -353,9 +369,10 @@ class GroupConsumer:
             committed = self._consumer.committed(partitions, timeout=QUERY_TIMEOUT_S)
         except KafkaException as exc:
             raise TransientFault(SERVICE, self._bootstrap, describe(exc)) from exc
+        spans = self._spans([(tp.topic, tp.partition) for tp in committed])
         lag: dict[Partition, int] = {}
         for tp in committed:
-            low, high = self.end_offsets((tp.topic, tp.partition))
+            low, high = spans[(tp.topic, tp.partition)]
             position = tp.offset if tp.offset >= 0 else low
             # Beyond the end (a topic created again) or before the start (retention):
             # the commit says nothing about what is left to read.
