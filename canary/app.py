@@ -122,16 +122,13 @@ def _retriers(
     service: str, stop: StopFlag, max_outage: float | None, metrics: PathMetrics
 ) -> tuple[Retrier, Retrier]:
     """One retrier for the path's database and one for Kafka, reporting to ``metrics``."""
-    return tuple(  # type: ignore[return-value]
-        Retrier(
-            name,
-            stop,
-            max_outage=max_outage,
-            on_change=metrics.outage,
-            on_retry=metrics.retried,
+
+    def retrier(name: str) -> Retrier:
+        return Retrier(
+            name, stop, max_outage=max_outage, on_change=metrics.outage, on_retry=metrics.retried
         )
-        for name in (service, "Kafka")
-    )
+
+    return retrier(service), retrier("Kafka")
 
 
 @contextmanager

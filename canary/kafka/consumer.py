@@ -356,8 +356,8 @@ class GroupConsumer:
             raise TransientFault(SERVICE, self._bootstrap, describe(exc)) from exc
         return {p: (low, high) for p, (low, high) in found.items()}
 
-    def end_offsets(self, partition: Partition) -> tuple[int, int]:
-        return self._spans([partition])[partition]
+    def end_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, tuple[int, int]]:
+        return self._spans(list(partitions))
 
     def lag(self, topic: str) -> dict[Partition, int]:
         try:

@@ -127,8 +127,8 @@ class ConsumerControl(Protocol):
         :raises TransientFault: the coordinator cannot be reached now.
         """
 
-    def end_offsets(self, partition: Partition) -> tuple[int, int]:
-        """The partition's (earliest, end) offsets.
+    def end_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, tuple[int, int]]:
+        """Each partition's (earliest, end) offsets, in one round trip.
 
         :raises TransientFault: the broker cannot be asked now.
         """

@@ -28,6 +28,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Protocol
 
@@ -312,32 +313,29 @@ class RingPath:
         store, kafka = self._ports.store, self._ports.kafka
         stored: dict[str, dict[int, int]] = {}
         for topic in {t for t, _ in partitions}:
-            stored[topic] = self._ports.database.call(
-                lambda topic=topic: store.stored_offsets(topic)  # type: ignore[misc]
-            )
+            stored[topic] = self._ports.database.call(partial(store.stored_offsets, topic))
+        known = [p for p in partitions if p[1] in stored[p[0]]]
+        spans = kafka.call(partial(self._consumer.end_offsets, known)) if known else {}
         positions: dict[Partition, int] = {}
-        for partition in partitions:
+        for partition in known:
             topic, number = partition
-            position = stored[topic].get(number)
-            if position is not None:
-                low, high = kafka.call(lambda p=partition: self._consumer.end_offsets(p))  # type: ignore[misc]
-                if position > high:
-                    log.warning(
-                        "ring: %s[%d]: the stored offset %d is beyond the partition's end %d "
-                        "(was the topic deleted and created again?); reading from the "
-                        "earliest offset %d",
-                        topic,
-                        number,
-                        position,
-                        high,
-                        low,
-                    )
-                    self._ports.database.call(
-                        lambda t=topic, n=number, o=low: store.reset_offset(t, n, o)  # type: ignore[misc]
-                    )
-                    self._saved.pop(partition, None)
-                    position = low
-                positions[partition] = position
+            position = stored[topic][number]
+            low, high = spans[partition]
+            if position > high:
+                log.warning(
+                    "ring: %s[%d]: the stored offset %d is beyond the partition's end %d "
+                    "(was the topic deleted and created again?); reading from the "
+                    "earliest offset %d",
+                    topic,
+                    number,
+                    position,
+                    high,
+                    low,
+                )
+                self._ports.database.call(partial(store.reset_offset, topic, number, low))
+                self._saved.pop(partition, None)
+                position = low
+            positions[partition] = position
         with self._condition:
             for partition in partitions:
                 if partition in positions:
