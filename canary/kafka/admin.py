@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, TopicPartition
@@ -52,12 +53,33 @@ def watermarks(bootstrap: str, topic: str, timeout: float = 10.0) -> list[Partit
             return []
         spans = []
         for partition in sorted(metadata.partitions):
-            low, high = consumer.get_watermark_offsets(
-                TopicPartition(topic, partition), timeout=timeout
-            )
+            low, high = _watermark(consumer, TopicPartition(topic, partition), timeout)
             spans.append(PartitionSpan(partition, low, high))
         return spans
     except KafkaException as exc:
         raise ServiceUnavailable(SERVICE, bootstrap, describe(exc)) from exc
     finally:
         consumer.close()
+
+
+# A topic created a moment ago may not have its leaders elected yet.
+_NOT_READY = (
+    KafkaError.NOT_LEADER_FOR_PARTITION,
+    KafkaError.LEADER_NOT_AVAILABLE,
+    KafkaError.UNKNOWN_TOPIC_OR_PART,
+    KafkaError._UNKNOWN_PARTITION,
+)
+
+
+def _watermark(consumer: Consumer, partition: TopicPartition, timeout: float) -> tuple[int, int]:
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            low, high = consumer.get_watermark_offsets(partition, timeout=timeout)
+            return int(low), int(high)
+        except KafkaException as exc:
+            error = exc.args[0] if exc.args else None
+            code = error.code() if isinstance(error, KafkaError) else None
+            if code not in _NOT_READY or time.monotonic() >= deadline:
+                raise
+            time.sleep(0.2)
