@@ -27,12 +27,19 @@ _TOO_LARGE = (KafkaError.MSG_SIZE_TOO_LARGE, KafkaError.RECORD_LIST_TOO_LARGE)
 
 
 def producer(bootstrap: str) -> CheckedProducer:
-    """A producer for a path: idempotent, and patient with a broker that is away. Its
-    queue is bounded (64 MiB), so during a long outage producing blocks, the batches in
-    hand wait, and the path's memory stays bounded instead of queueing without end."""
+    """A producer for a path, patient with a broker that is away. Its queue is bounded
+    (64 MiB), so during a long outage producing blocks, the batches in hand wait, and
+    the path's memory stays bounded instead of queueing without end.
+
+    Not idempotent: an idempotent producer must win its producer id back from the
+    transaction coordinator after a broker restart, and was seen to stall there with
+    every compare event held. The diff needs neither their order nor their uniqueness
+    (a repeated event is counted as a duplicate), only that each one arrives.
+    """
     return CheckedProducer(
         bootstrap,
         linger_ms=2,
+        idempotent=False,
         extra={
             "message.timeout.ms": 0,
             "queue.buffering.max.kbytes": 65_536,
