@@ -12,7 +12,7 @@ from typing import Any, Literal
 from canary.config import Settings
 from canary.core.events import PathName
 from canary.core.orders import default_key_count
-from canary.handlers.loader import load_handler
+from canary.handlers.loader import Handler, load_handler
 from canary.kafka import admin, client
 from canary.kafka import consumer as kafka_consumer
 from canary.kafka import publisher as kafka_publisher
@@ -188,19 +188,19 @@ def run_legacy(
         "MySQL" if sink == "mysql" else "PostgreSQL", stop, max_outage, metrics
     )
     slot = membership.claim(options.group, settings.legacy.static_member_id)
-    log.info("legacy: member %s of group %s", slot.member_id or "(dynamic)", options.group)
-    extra = kafka_consumer.classic_settings(options.assignment_strategy)
-    if slot.member_id:
-        extra["group.instance.id"] = slot.member_id
-    ports = LegacyPorts(
-        consumer=kafka_consumer.GroupConsumer(settings.kafka.bootstrap, options.group, extra),
-        writer=writer,
-        publisher=publisher(settings, run_id, "legacy"),
-        database=database,
-        kafka=kafka,
-        metrics=metrics,
-    )
     try:
+        log.info("legacy: member %s of group %s", slot.member_id or "(dynamic)", options.group)
+        extra = kafka_consumer.classic_settings(options.assignment_strategy)
+        if slot.member_id:
+            extra["group.instance.id"] = slot.member_id
+        ports = LegacyPorts(
+            consumer=kafka_consumer.GroupConsumer(settings.kafka.bootstrap, options.group, extra),
+            writer=writer,
+            publisher=publisher(settings, run_id, "legacy"),
+            database=database,
+            kafka=kafka,
+            metrics=metrics,
+        )
         with metrics_endpoint(metrics, metrics_address):
             return LegacyPath(options, handler, ports, stop).run()
     finally:
@@ -277,21 +277,15 @@ def _ring_consumer_settings(options: RingOptions, member: str) -> dict[str, Any]
     return extra
 
 
-def run_ring(
+def _ring(
     settings: Settings,
     options: RingOptions,
+    handler: Handler,
+    slot: membership.MemberSlot,
     stop: StopFlag,
-    *,
-    metrics_address: tuple[str, int] | None = None,
 ) -> RingPath:
-    """Run the ring path until stopped, or caught up and idle; returns it for its
-    summary and gauges."""
-    ensure_output_topics(settings)
-    handler = load_handler(settings.handler.path)
+    """The ring path wired to its adapters, for the member ``slot`` holds."""
     pg = settings.postgres
-    # Fail fast when PostgreSQL is not there at the start; later outages are waited out.
-    postgres.connect(pg).close()
-    slot = membership.claim(options.group, options.static_member_id)
     options = replace(
         options,
         static_member_id=slot.member_id,
@@ -321,9 +315,27 @@ def run_ring(
         kafka=kafka,
         metrics=metrics,
     )
-    path = RingPath(options, handler, ports, stop)
+    return RingPath(options, handler, ports, stop)
+
+
+def run_ring(
+    settings: Settings,
+    options: RingOptions,
+    stop: StopFlag,
+    *,
+    metrics_address: tuple[str, int] | None = None,
+) -> RingPath:
+    """Run the ring path until stopped, or caught up and idle; returns it for its
+    summary and gauges."""
+    ensure_output_topics(settings)
+    handler = load_handler(settings.handler.path)
+    pg = settings.postgres
+    # Fail fast when PostgreSQL is not there at the start; later outages are waited out.
+    postgres.connect(pg).close()
+    slot = membership.claim(options.group, options.static_member_id)
     try:
-        with metrics_endpoint(metrics, metrics_address):
+        path = _ring(settings, options, handler, slot, stop)
+        with metrics_endpoint(path.metrics, metrics_address):
             path.run()
     finally:
         slot.release()

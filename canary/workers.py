@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import multiprocessing
+import multiprocessing.connection
+import os
+import threading
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,8 +28,23 @@ class WorkerSpec:
     max_outage: float | None
 
 
+def _end_with_parent() -> None:
+    """A parent that dies without closing the pipe (SIGKILL) leaves no worker behind
+    retrying a batch nobody will commit: the child exits as soon as the parent is gone."""
+    parent = multiprocessing.parent_process()
+    if parent is None:
+        return
+
+    def watch() -> None:
+        multiprocessing.connection.wait([parent.sentinel])
+        os._exit(0)
+
+    threading.Thread(target=watch, daemon=True, name="parent-watch").start()
+
+
 def serve_child(pipe: Any, spec: WorkerSpec) -> None:
     remote.ignore_stop_signals()
+    _end_with_parent()
     settings = spec.settings
     pg = settings.postgres
     parts = remote.ChildParts(

@@ -32,9 +32,12 @@ _REJECTED = frozenset(
     {1048, 1062, 1264, 1265, 1292, 1366, 1367, 1406, 1411, 1451, 1452, 3140, 3819, 4025}
 )
 # Lost or refused connections, a server shutting down, too many connections, a lock
-# wait timeout, a deadlock, a statement killed by a timeout.
+# wait timeout, a deadlock, a statement killed by a timeout, an idle connection closed
+# by the server (4031), a primary demoted to read-only during a failover (1290, 1792,
+# 1836).
 _TRANSIENT = frozenset(
-    {1040, 1053, 1205, 1213, 1317, 1927, 1969, 2002, 2003, 2006, 2013, 2055, 3024}
+    {1040, 1053, 1205, 1213, 1290, 1317, 1792, 1836, 1927, 1969, 2002, 2003, 2006, 2013}
+    | {2055, 3024, 4031}
 )
 
 

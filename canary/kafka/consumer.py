@@ -301,6 +301,8 @@ class GroupConsumer:
         try:
             return list(consume(self._consumer, self._bootstrap, count, timeout))
         except ServiceUnavailable as exc:
+            if exc.service != SERVICE:
+                raise  # a database error from inside a rebalance callback
             self._note_fatal(exc.detail)
             if self._fenced():
                 self._rejoin()
@@ -395,4 +397,6 @@ class GroupConsumer:
         return lag
 
     def close(self) -> None:
-        self._consumer.close()
+        # A client that hit a fatal error may refuse to close cleanly; it is gone anyway.
+        with contextlib.suppress(KafkaException, RuntimeError):
+            self._consumer.close()

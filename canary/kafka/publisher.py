@@ -10,13 +10,15 @@ goes again as a marker: its coordinate, the reason, its size and its headers.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Callable
 
 import orjson
-from confluent_kafka import KafkaError, Message
+from confluent_kafka import KafkaError, KafkaException, Message
 
 from canary.core.events import PATHS, PathName, SourceCoord, encode_trusted
 from canary.core.message import SourceMessage
+from canary.errors import DeliveryError
 from canary.kafka.producer import CheckedProducer
 
 Done = Callable[[], None]
@@ -71,6 +73,8 @@ class KafkaPublisher:
         self._dlq_topic = dlq_topic
         self._max_dead_letter = max_dead_letter_bytes
         self.failure: str | None = None
+        # Ring workers publish from several threads at once.
+        self._lock = threading.Lock()
         self.published = 0
         self.dead_lettered = 0
 
@@ -95,7 +99,8 @@ class KafkaPublisher:
             key=key.encode(),
             on_delivery=self._callback(done),
         )
-        self.published += 1
+        with self._lock:
+            self.published += 1
 
     def dead_letter(
         self, message: SourceMessage, reason: str, error: BaseException, done: Done
@@ -111,17 +116,28 @@ class KafkaPublisher:
         ]
         key, value = message.key(), message.value()
         size = len(key or b"") + len(value or b"")
-        self.dead_lettered += 1
-        if size > self._max_dead_letter:
+        every = [*headers, *_source_headers(message)]
+        with self._lock:
+            self.dead_lettered += 1
+        # librdkafka counts the headers against the limit too.
+        if size + sum(len(n) + len(v) for n, v in every) > self._max_dead_letter:
             self._marker(message, headers, size, done)
             return
-        self._producer.produce(
-            self._dlq_topic,
-            value,
-            key=key,
-            headers=[*headers, *_source_headers(message)],
-            on_delivery=self._callback(done, lambda: self._marker(message, headers, size, done)),
-        )
+        try:
+            self._producer.produce(
+                self._dlq_topic,
+                value,
+                key=key,
+                headers=every,
+                on_delivery=self._callback(
+                    done, lambda: self._marker(message, headers, size, done)
+                ),
+            )
+        except KafkaException as exc:
+            refused = exc.args[0] if exc.args else None
+            if not isinstance(refused, KafkaError) or refused.code() not in _TOO_LARGE:
+                raise DeliveryError(f"{self._dlq_topic}: {exc}") from exc
+            self._marker(message, headers, size, done)
 
     def _marker(
         self, message: SourceMessage, headers: list[tuple[str, bytes]], size: int, done: Done
@@ -133,7 +149,7 @@ class KafkaPublisher:
                 "size": size,
                 "src": {"t": message.topic(), "p": message.partition(), "o": message.offset()},
                 "headers": [
-                    [name, value.decode("utf-8", "replace")]
+                    [name[:256], value[:1024].decode("utf-8", "replace")]
                     for name, value in _source_headers(message)
                 ][:100],
             }

@@ -181,5 +181,7 @@ class LegacyPath:
             self.summary.dead_lettered = self._publisher.dead_lettered
         finally:
             self._ports.metrics.set_lag_source(None)
-            self._consumer.close()
-            self._ports.writer.close()
+            try:
+                self._consumer.close()
+            finally:
+                self._ports.writer.close()

@@ -90,6 +90,7 @@ class Retrier:
             work()
         except TransientFault as exc:
             self._failed(exc)
+            self._check_outage(exc)
             return False
         if self._outage.down:
             self._recovered()
@@ -131,6 +132,11 @@ class Retrier:
                 self._on_change(self.service, False)
 
     def _wait(self, attempt: int, exc: TransientFault) -> None:
+        self._check_outage(exc)
+        if self._stop.wait(self._backoff.delay(attempt, self._random.random())):
+            raise Stopped(exc.service, exc.address, f"stopped while waiting ({exc.detail})")
+
+    def _check_outage(self, exc: TransientFault) -> None:
         lasted = self._outage.lasted(self._clock())
         if self._max_outage is not None and lasted > self._max_outage:
             raise OutageTooLong(
@@ -139,5 +145,3 @@ class Retrier:
                 f"down for {lasted:.0f} s, longer than --max-outage {self._max_outage:g} s "
                 f"({exc.detail})",
             ) from exc
-        if self._stop.wait(self._backoff.delay(attempt, self._random.random())):
-            raise Stopped(exc.service, exc.address, f"stopped while waiting ({exc.detail})")

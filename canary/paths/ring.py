@@ -50,6 +50,7 @@ from canary.paths.runtime import IdleTimer, RunSummary, StopFlag
 
 log = logging.getLogger(__name__)
 HOUSEKEEPING_S = 0.5
+OFFSETS_RETRY_S = 1.0  # while PostgreSQL is away, how often the fetcher tries its save
 REVOKE_TIMEOUT_S = 60.0
 
 
@@ -113,6 +114,7 @@ class RingPath:
         self._idle = IdleTimer(options.until_idle)
         self._catch_up = CatchUp(options.topic, self._consumer, ports.kafka)
         self._saved: dict[Partition, int] = {}
+        self._next_offsets_try = 0.0
         self._remote_dead_letters = 0
         self._rows = 0
         self.summary = RunSummary(path="ring", run_id=options.run_id)
@@ -131,6 +133,10 @@ class RingPath:
             maximum=options.workers,
             on_error=self._fail,
         )
+
+    @property
+    def metrics(self) -> PathMetrics:
+        return self._metrics
 
     @property
     def pool_stats(self) -> PoolStats:
@@ -194,6 +200,8 @@ class RingPath:
                     self._backpressure()
                 if not batch and self._idle.expired() and self._drained() and self._caught_up():
                     self._stop.set(f"idle for {options.until_idle:g} s")
+        except Stopped:
+            pass  # stopped while a service was away during an assignment: nothing is lost
         finally:
             self.summary.seconds = time.monotonic() - started
             self.summary.stopped_by = self._stop.reason or "error"
@@ -284,8 +292,11 @@ class RingPath:
         changed = {p: o for p, o in committable.items() if self._saved.get(p) != o}
         if not changed:
             return True
-        database = self._ports.database
-        if database.down or not database.attempt(lambda: self._ports.store.write([], changed)):
+        database, now = self._ports.database, time.monotonic()
+        if database.down and now < self._next_offsets_try:
+            return False  # the fetcher keeps polling; it tries again in a moment
+        self._next_offsets_try = now + OFFSETS_RETRY_S
+        if not database.attempt(lambda: self._ports.store.write([], changed)):
             return False
         self._saved.update(changed)
         return True
@@ -403,8 +414,10 @@ class RingPath:
             self._count()
         finally:
             self._metrics.set_lag_source(None)
-            self._consumer.close()
-            self._ports.store.close()
+            try:
+                self._consumer.close()
+            finally:
+                self._ports.store.close()
 
 
 class _ThreadWorker:
