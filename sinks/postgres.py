@@ -199,6 +199,7 @@ class OrdersWriter:
     ) -> None:
         self._link = _Link(connect, getattr(connect, "address", address))
         self._group = group
+        self._offsets_table = offsets_table
         self._staged: Connection | None = None
         names = sql.SQL(", ").join(sql.Identifier(n) for n in schema.NAMES)
         target = sql.Identifier(table)
@@ -256,9 +257,6 @@ class OrdersWriter:
             "VALUES (%s, %s, %s, %s) ON CONFLICT (consumer_group, topic, partition) DO UPDATE "
             "SET next_offset = EXCLUDED.next_offset, updated_at = now()"
         ).format(offsets=sql.Identifier(offsets_table))
-        self._stored = sql.SQL(
-            "SELECT partition, next_offset FROM {} WHERE consumer_group = %s AND topic = %s"
-        ).format(sql.Identifier(offsets_table))
 
     def write(
         self, rows: Sequence[schema.SinkRow], next_offsets: Mapping[tuple[str, int], int]
@@ -287,9 +285,8 @@ class OrdersWriter:
 
     def stored_offsets(self, topic: str) -> dict[int, int]:
         """The next offset to read per partition of ``topic``, as committed with the rows."""
-        with self._link.translated() as connection, connection.transaction():
-            found = connection.execute(self._stored, (self._group, topic)).fetchall()
-        return {int(p): int(o) for p, o in found}
+        with self._link.translated() as connection:
+            return stored_offsets(connection, self._offsets_table, self._group, topic)
 
     def reset_offset(self, topic: str, partition: int, offset: int) -> None:
         """Set a partition's stored offset, lower than before if need be (a topic that was

@@ -7,6 +7,7 @@ import signal
 import subprocess
 import time
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -72,3 +73,25 @@ def start(
             command, cwd=cwd, env=env, stdout=out, stderr=err, text=True
         )
     return Member(process, stdout, stderr)
+
+
+def wait_for(
+    what: str,
+    condition: Callable[[], bool],
+    *running: Member,
+    timeout: float = 60.0,
+    exit_timeout: float = 120.0,
+) -> None:
+    """Poll ``condition``; fail on timeout, or as soon as one of ``running`` has exited."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        for member in running:
+            if member.process.poll() is not None:
+                ended = member.wait(exit_timeout)
+                pytest.fail(
+                    f"canary exited with {ended.code} while waiting for {what}:\n"
+                    f"{ended.stdout}{ended.stderr}"
+                )
+        if time.monotonic() > deadline:
+            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
+        time.sleep(0.05)

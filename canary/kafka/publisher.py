@@ -73,9 +73,8 @@ class KafkaPublisher:
         self._dlq_topic = dlq_topic
         self._max_dead_letter = max_dead_letter_bytes
         self.failure: str | None = None
-        # Ring workers publish from several threads at once.
+        # Ring workers dead-letter from several threads at once.
         self._lock = threading.Lock()
-        self.published = 0
         self.dead_lettered = 0
 
     def _callback(
@@ -99,8 +98,6 @@ class KafkaPublisher:
             key=key.encode(),
             on_delivery=self._callback(done),
         )
-        with self._lock:
-            self.published += 1
 
     def dead_letter(
         self, message: SourceMessage, reason: str, error: BaseException, done: Done

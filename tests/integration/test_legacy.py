@@ -11,9 +11,8 @@ import os
 import re
 import signal
 import sys
-import time
 from collections import Counter
-from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from collections.abc import Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,7 +38,7 @@ from canary.paths.retry import Retrier
 from canary.paths.runtime import StopFlag
 from sinks import mysql
 from tests import runs
-from tests.runs import Finished, Member
+from tests.runs import Finished, Member, wait_for
 from tests.topics import published, read_topic
 
 pytestmark = pytest.mark.integration
@@ -100,24 +99,6 @@ def _start(
 def _run(settings: Settings, tmp: Path, run_id: str, **options: Any) -> Finished:
     """Run the legacy path to completion (by default until idle for 3 s)."""
     return _start(settings, tmp, run_id, **options).wait(RUN_TIMEOUT_S)
-
-
-def _wait_for(
-    what: str, condition: Callable[[], bool], *running: Member, timeout: float = 60.0
-) -> None:
-    """Poll ``condition``; fail on timeout, or as soon as one of ``running`` has exited."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        for member in running:
-            if member.process.poll() is not None:
-                ended = member.wait(RUN_TIMEOUT_S)
-                pytest.fail(
-                    f"canary exited with {ended.code} while waiting for {what}:\n"
-                    f"{ended.stdout}{ended.stderr}"
-                )
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
 
 
 def _source_ends(settings: Settings) -> dict[int, int]:
@@ -301,7 +282,7 @@ def test_a_rerun_after_sigkill_completes_the_table_and_only_repeats_events(
 
     # A smaller batch keeps the first run busy long enough to be killed in the middle.
     first = _start(isolated, tmp_path, "crash", until_idle=None, batch_size=10)
-    _wait_for("half of the events", lambda: published(isolated, compare) >= COUNT // 2, first)
+    wait_for("half of the events", lambda: published(isolated, compare) >= COUNT // 2, first)
     first.process.send_signal(signal.SIGKILL)
     assert first.wait(RUN_TIMEOUT_S).code == -signal.SIGKILL
     assert published(isolated, compare) < COUNT, "killed too late"
@@ -327,16 +308,16 @@ def test_two_members_share_the_partitions_and_one_leaving_loses_nothing(
 
     # The events are produced once both members own partitions, so that both take part.
     leaving = _start(isolated, tmp_path, "pair", until_idle=None, batch_size=10)
-    _wait_for("the first member's assignment", lambda: bool(_owned(leaving)), leaving)
+    wait_for("the first member's assignment", lambda: bool(_owned(leaving)), leaving)
     staying = _start(isolated, tmp_path, "pair", batch_size=10)
-    _wait_for(
+    wait_for(
         "the partitions to be shared",
         lambda: bool(_owned(staying)) and len(_owned(leaving)) + len(_owned(staying)) == 6,
         leaving,
         staying,
     )
     _produce(isolated)
-    _wait_for(
+    wait_for(
         "a quarter of the events",
         lambda: published(isolated, compare) >= COUNT // 4,
         leaving,
@@ -413,7 +394,7 @@ def test_sigterm_commits_so_a_rerun_reads_nothing_twice(isolated: Settings, tmp_
 
     # Stopped in the middle: the rerun starts exactly where the graceful stop ended.
     first = _start(isolated, tmp_path, "term", until_idle=None, batch_size=10)
-    _wait_for("a quarter of the events", lambda: published(isolated, compare) >= COUNT // 4, first)
+    wait_for("a quarter of the events", lambda: published(isolated, compare) >= COUNT // 4, first)
     first.process.send_signal(signal.SIGTERM)
     stopped = first.wait(RUN_TIMEOUT_S)
     assert stopped.code == 0, stopped.stderr
@@ -424,7 +405,7 @@ def test_sigterm_commits_so_a_rerun_reads_nothing_twice(isolated: Settings, tmp_
 
     # Stopped after everything is done: the next rerun has nothing left to read.
     second = _start(isolated, tmp_path, "term", until_idle=None)
-    _wait_for("every event", lambda: published(isolated, compare) >= COUNT, second)
+    wait_for("every event", lambda: published(isolated, compare) >= COUNT, second)
     second.process.send_signal(signal.SIGTERM)
     finished = second.wait(RUN_TIMEOUT_S)
     assert finished.code == 0, finished.stderr

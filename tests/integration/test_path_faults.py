@@ -25,7 +25,7 @@ import urllib.error
 import urllib.request
 import uuid
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -46,7 +46,7 @@ from canary.handlers import orders
 from canary.kafka import admin, client
 from canary.kafka.producer import CheckedProducer
 from sinks import mysql, postgres
-from tests.runs import Finished, Member
+from tests.runs import Finished, Member, wait_for
 from tests.services import Services
 from tests.topics import published, read_topic
 
@@ -167,24 +167,6 @@ def _group_alive(pid: int) -> bool:
     return True
 
 
-def _wait_for(
-    what: str, condition: Callable[[], bool], *running: Member, timeout: float = 60.0
-) -> None:
-    """Poll ``condition``; fail on timeout, or as soon as one of ``running`` has exited."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        for member in running:
-            if member.process.poll() is not None:
-                ended = member.wait(RUN_TIMEOUT_S)
-                pytest.fail(
-                    f"canary exited with {ended.code} while waiting for {what}:\n"
-                    f"{ended.stdout}{ended.stderr}"
-                )
-        if time.monotonic() > deadline:
-            pytest.fail(f"timed out after {timeout:.0f} s waiting for {what}")
-        time.sleep(0.05)
-
-
 # --- setting up ------------------------------------------------------------------------
 
 
@@ -254,7 +236,7 @@ def _recreate_topic(settings: Settings, topic: str, partitions: int) -> None:
             if not retry or time.monotonic() > deadline:
                 raise
             time.sleep(0.5)
-    _wait_for(
+    wait_for(
         f"{topic} to have {partitions} partitions again",
         lambda: len(admin.watermarks(settings.kafka.bootstrap, topic)) == partitions,
     )
@@ -616,7 +598,7 @@ def test_until_idle_waits_for_partitions_held_by_another_member(
     holder = _Holder(isolated, isolated.ring.group, isolated.kafka.source_topic)
     try:
         holder.start()
-        _wait_for("the holder to own every partition", lambda: holder.owned == set(range(6)))
+        wait_for("the holder to own every partition", lambda: holder.owned == set(range(6)))
 
         ring = _start(isolated, tmp_path, "ring", "held", "--until-idle", "2")
         time.sleep(8)
@@ -691,7 +673,7 @@ def test_process_mode_stops_gracefully_on_a_signal_to_its_process_group(
     compare = isolated.kafka.compare_topic
 
     member = _start(isolated, tmp_path, "ring", "signal", "--workers", "2", env=env)
-    _wait_for("the workers to publish", lambda: published(isolated, compare) >= 1_500, member)
+    wait_for("the workers to publish", lambda: published(isolated, compare) >= 1_500, member)
     # The parent and its worker processes all receive it, as from a terminal or a
     # service manager.
     _signal_group(member.process.pid, signum)
@@ -701,7 +683,7 @@ def test_process_mode_stops_gracefully_on_a_signal_to_its_process_group(
     assert stopped.stopped_by() == signum.name
     assert stopped.counter("errors") == 0
     assert 0 < stopped.counter("rows written") < count, "stopped too late"
-    _wait_for("the worker processes to end", lambda: not _group_alive(member.process.pid))
+    wait_for("the worker processes to end", lambda: not _group_alive(member.process.pid))
     saved = sum(_stored_offsets(isolated).values())
     assert 0 < saved < count, "the stop saved no offsets"
 
@@ -788,7 +770,7 @@ def test_metrics_are_served_while_a_path_runs(
         )
 
     try:
-        _wait_for("the metrics to show every row written", caught_up, member, timeout=90)
+        wait_for("the metrics to show every row written", caught_up, member, timeout=90)
     except pytest.fail.Exception:
         print(f"\nlast scrape: { {n: last.get(n) for n in METRIC_NAMES} }")
         raise
@@ -842,7 +824,7 @@ def test_a_ring_path_restarted_after_sigkill_gets_its_partitions_back_at_once(
     compare = isolated.kafka.compare_topic
 
     first = _start(isolated, tmp_path, "ring", "restart", "--workers", "2", env=env)
-    _wait_for("the first run to publish", lambda: published(isolated, compare) >= 2_000, first)
+    wait_for("the first run to publish", lambda: published(isolated, compare) >= 2_000, first)
     _signal_group(first.process.pid, signal.SIGKILL)
     assert first.process.wait(30) == -signal.SIGKILL
     assert published(isolated, compare) < count, "killed after the end: nothing was interrupted"
@@ -851,7 +833,7 @@ def test_a_ring_path_restarted_after_sigkill_gets_its_partitions_back_at_once(
     second = _start(
         isolated, tmp_path, "ring", "restart", "--workers", "2", "--until-idle", "2", env=env
     )
-    _wait_for(
+    wait_for(
         "the restarted run's assignment",
         lambda: _first_assignment(second.log()) is not None,
         second,
