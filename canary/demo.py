@@ -72,7 +72,7 @@ def run_demo(settings: Settings, options: DemoOptions, say: Say) -> dict[str, An
     )
     _wait(processes, say)
     say("-- 4/4 stream diff")
-    return diff_stream(demo, run_id=run_id, grace=0.0, until_idle=0.0)
+    return diff_stream(demo, run_id=run_id, grace=0.0, until_idle=0.0).as_json()
 
 
 def _start_paths(

@@ -20,7 +20,6 @@ from canary.bench import children, limits
 from canary.bench.events import collect, longest_gap_ms
 from canary.config import Settings
 from canary.core.join import StreamJoin
-from canary.core.stats import summarize
 from canary.diff.stream import ReadOptions, read_run
 from canary.errors import CanaryError
 
@@ -181,7 +180,7 @@ def _latency(settings: Settings, stamp: str, options: BenchOptions, say: Say) ->
     join = StreamJoin(run_id)
     read_run(fresh.kafka.bootstrap, ReadOptions(fresh.kafka.compare_topic, run_id, 0, 0), join)
     result = join.result()
-    legacy, ring = summarize(result.latencies[0]), summarize(result.latencies[1])
+    legacy, ring = result.sketches[0].summary(), result.sketches[1].summary()
     say(f"  p99 legacy {legacy.p99:,.1f} ms, ring {ring.p99:,.1f} ms")
     return {
         "legacy": {"p50": legacy.p50, "p99": legacy.p99},

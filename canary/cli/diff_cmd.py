@@ -78,7 +78,7 @@ def stream(
         progress=(lambda seen, _ours: show(seen)) if show else None,
     )
     emit(report, fmt, out)
-    require_pass(report)
+    require_pass(report.as_json())
 
 
 def _names(value: str | None) -> list[str] | None:

@@ -9,6 +9,7 @@ from typing import Any, TypeVar
 import click
 import orjson
 
+from canary.core.report import Reported, as_json
 from canary.render import html, text
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -32,7 +33,8 @@ def report_options(function: F) -> F:
     )(function)
 
 
-def render(report: dict[str, Any], fmt: str) -> str:
+def render(report: Reported, fmt: str) -> str:
+    report = as_json(report)
     if fmt == "json":
         return orjson.dumps(report, option=orjson.OPT_INDENT_2).decode()
     if fmt == "html":
@@ -40,7 +42,8 @@ def render(report: dict[str, Any], fmt: str) -> str:
     return text.render(report)
 
 
-def emit(report: dict[str, Any], fmt: str, out: Path | None) -> None:
+def emit(report: Reported, fmt: str, out: Path | None) -> None:
+    report = as_json(report)
     body = render(report, fmt)
     if out is None:
         click.echo(body)

@@ -23,8 +23,9 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Any, Final, Literal, TypeAlias
+from typing import Annotated, Any, Final, Literal, TypeAlias
 
+import msgspec
 import orjson
 
 from canary.errors import InvalidEvent
@@ -38,6 +39,7 @@ __all__ = [
     "SourceCoord",
     "decode_event",
     "decode_fields",
+    "decode_wire",
     "encode_event",
     "encode_trusted",
     "event_key",
@@ -48,6 +50,7 @@ PATHS: Final[tuple[PathName, PathName]] = ("legacy", "ring")
 VERSION: Final = 1
 
 _HEX_DIGITS: Final = "0123456789abcdef"
+MAX_PARTITION: Final = 2**31 - 1  # a Kafka partition number is a signed 32-bit int
 
 
 @dataclass(frozen=True, slots=True)
@@ -186,7 +189,7 @@ def _from_object(obj: dict[str, Any]) -> EventFields:
         or digest.strip(_HEX_DIGITS)
         or type(t) is not str
         or type(p) is not int
-        or p < 0
+        or not 0 <= p <= MAX_PARTITION
         or type(o) is not int
         or o < 0
         or type(ts) is not int
@@ -198,6 +201,38 @@ def _from_object(obj: dict[str, Any]) -> EventFields:
     elif kind is not float or not math.isfinite(at):
         raise _explain(obj)
     return (run, path, key, t, p, o, ts, digest, at)
+
+
+class WireSource(msgspec.Struct, gc=False):
+    t: str
+    p: Annotated[int, msgspec.Meta(ge=0, le=MAX_PARTITION)]
+    o: Annotated[int, msgspec.Meta(ge=0)]
+    ts: int
+
+
+class WireEvent(msgspec.Struct, gc=False):
+    """A version 1 event as msgspec decodes it: the same rules as ``decode_fields``
+    (exact JSON types, unknown fields ignored), checked in C. ``gc=False``: these
+    objects hold no references to containers, and hundreds of thousands of them a
+    second must not wake the cycle collector."""
+
+    v: Literal[1]
+    run: str
+    path: Literal["legacy", "ring"]
+    key: str
+    src: WireSource
+    sum: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
+    at: float
+
+
+_WIRE = msgspec.json.Decoder(WireEvent)
+WireError = (msgspec.ValidationError, msgspec.DecodeError, TypeError)
+
+
+def decode_wire(raw: bytes) -> WireEvent:
+    """The fast decoder of the stream diff: raises one of ``WireError`` for anything
+    ``decode_fields`` rejects (which then says why)."""
+    return _WIRE.decode(raw)
 
 
 # Every value is checked by now, and a frozen dataclass's __init__ goes through
@@ -270,7 +305,10 @@ def _value_problem(obj: dict[str, Any]) -> str | None:
             len(obj["sum"]) != 32 or bool(obj["sum"].strip(_HEX_DIGITS)),
             f"field 'sum' must be 32 lowercase hex chars, got {obj['sum'][:40]!r}",
         ),
-        (src["p"] < 0, f"field 'src.p' must not be negative, got {src['p']}"),
+        (
+            not 0 <= src["p"] <= MAX_PARTITION,
+            f"field 'src.p' must be a partition number (0 to {MAX_PARTITION}), got {src['p']}",
+        ),
         (src["o"] < 0, f"field 'src.o' must not be negative, got {src['o']}"),
         (not math.isfinite(obj["at"]), f"field 'at' must be finite, got {obj['at']!r}"),
     )

@@ -1,39 +1,66 @@
-"""The stream join: pairs the two paths' compare events by source coordinate (CONTRACTS §5).
+"""The stream join: pairs the two paths' compare events by source coordinate (CONTRACTS §5),
+with state that follows the records in flight, not the history of the run.
 
-Events are folded in one at a time. A coordinate seen on one path waits in ``pending``
-until the other path's event arrives; then it is classified (matched or mismatched) and
-only a compact integer marker stays behind to recognise later redeliveries as
-duplicates. Besides that marker, a record costs its latency figures (kept for the
-percentiles and the paired statistics): about 0.9 KB per record in all.
+Both paths' events of one record carry its key, so they share a compare partition; each
+compare partition is joined by a ``PartitionJoin`` of its own, and their tallies merge.
 
-What still waits when the result is taken is missing on the other path, unless a
-``Horizon`` says the other path's event may still come: a record whose only event
-committed within the grace period before the horizon is *pending*, counted apart and
-not judged.
+Per compare partition:
 
-Samples keep the records with the smallest coordinates, so a report does not depend on
-the order in which events happened to be read.
+- a record seen on one path waits in ``pending`` until the other path's event comes;
+  then it is judged (matched or mismatched) into the window's ``Tally`` and leaves no
+  per-record state behind but one bit;
+- every (path, source partition) has a *lane*: a bitmap of the source offsets that path's
+  events have shown, above a *floor*. An event at an offset already in the bitmap, or
+  below the floor, is a redelivery: a duplicate;
+- ``settle`` raises the floors to what each path has committed on each source
+  partition. A path commits a source offset only after the compare events below it are
+  acknowledged, so once this partition has been read past where the topic ended when
+  the commits were taken, every event of that path below the commit is in hand: a
+  record the other path still waits for there is missing, exactly. Memory is then the
+  records between the two paths' commits, not the run.
+
+A ``Horizon`` is for a read that ends: a record whose only event committed within the
+grace period before it is *pending*, counted apart and not judged.
 """
 
 from __future__ import annotations
 
-import bisect
-import heapq
-from collections.abc import Sequence
+import base64
+import zlib
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 from canary.core.events import CompareEvent
+from canary.core.sketch import LatencySketch
+from canary.core.tally import LEGACY, RING, Reservoir, Sample, Tally
 
-LEGACY, RING = 0, 1
+__all__ = [
+    "LEGACY",
+    "RING",
+    "Horizon",
+    "JoinResult",
+    "PartitionJoin",
+    "Sample",
+    "Snapshot",
+    "StreamJoin",
+    "merge",
+]
+
 _PATH_INDEX = {"legacy": LEGACY, "ring": RING}
-_OFFSET_BITS = 48  # offsets stay far below 2**48; partition and topic id fit above
-_PARTITION_BITS = 20
-_OFFSET_LIMIT = 1 << _OFFSET_BITS
-_PARTITION_LIMIT = 1 << _PARTITION_BITS
-# A coordinate packed into one int, or, past those bits, spelled out as a tuple (an int
-# never equals a tuple, so the two forms cannot collide).
-Coordinate = int | tuple[str, int, int]
+_OFFSET_BITS = 64  # a Kafka offset is a signed 64-bit integer
+_OFFSET_MASK = (1 << _OFFSET_BITS) - 1
+_PARTITION_BITS = 32
+_PARTITION_MASK = (1 << _PARTITION_BITS) - 1
+# A lane's bitmap grows to cover a new offset only this far (bits) past its end or below
+# its start; an offset farther away (a hostile one, or a topic created again) is kept
+# in a plain set instead of a bitmap of gigabytes.
+_REACH = 1 << 26
+_HASH_SPREAD = 0x632BE59BD9B4E019
+_HASH_MULTIPLIER = 0x9E3779B97F4A7C15
+_MASK64 = (1 << 64) - 1
+Commits = Mapping[str, Mapping[tuple[str, int], int]]
+"""Per path name, the committed (next) offset of each source (topic, partition)."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,48 +81,78 @@ class Horizon:
         return at > self.as_of_ms - self.grace_ms
 
 
-@dataclass(order=True, frozen=True, slots=True)
-class Sample:
-    """One record worth showing: its coordinate, key, and the sums seen."""
+class Lane:
+    """The source offsets one path's events have shown on one source partition: every
+    offset below ``floor``, and the bits set above it."""
 
-    topic: str
-    partition: int
-    offset: int
-    key: str = field(compare=False)
-    legacy_sum: str | None = field(compare=False, default=None)
-    ring_sum: str | None = field(compare=False, default=None)
+    __slots__ = ("base", "bits", "far", "floor")
 
-    def as_json(self) -> dict[str, Any]:
-        body: dict[str, Any] = {
-            "key": self.key,
-            "src": {"t": self.topic, "p": self.partition, "o": self.offset},
-        }
-        if self.legacy_sum is not None:
-            body["legacy_sum"] = self.legacy_sum
-        if self.ring_sum is not None:
-            body["ring_sum"] = self.ring_sum
-        return body
+    def __init__(self, base: int) -> None:
+        self.floor = -1
+        self.base = base - (base & 7)
+        self.bits = bytearray()
+        self.far: set[int] = set()
 
+    def add(self, offset: int) -> bool:
+        """Record ``offset``; False when it was shown before (or lies below the floor)."""
+        if offset < self.floor:
+            return False
+        index = offset - self.base
+        bits = self.bits
+        if index < 0 or (index >> 3) >= len(bits):
+            if not self._cover(offset):
+                if offset in self.far:
+                    return False
+                self.far.add(offset)
+                return True
+            index = offset - self.base
+            bits = self.bits
+        byte = index >> 3
+        mask = 1 << (index & 7)
+        if bits[byte] & mask:
+            return False
+        bits[byte] |= mask
+        return True
 
-class _Reservoir:
-    """Counts samples and keeps the ``cap`` smallest, in order."""
+    def _cover(self, offset: int) -> bool:
+        """Grow the bitmap to hold ``offset`` if it is near enough."""
+        index = offset - self.base
+        if index < 0:
+            if -index > _REACH:
+                return False
+            grow = ((-index + 7) >> 3) + min(len(self.bits), _REACH >> 3) // 2
+            self.bits[:0] = bytes(grow)
+            self.base -= grow * 8
+            return True
+        need = (index >> 3) + 1
+        if need - len(self.bits) > _REACH >> 3:
+            return False
+        self.bits.extend(bytes(need - len(self.bits) + len(self.bits) // 2 + 64))
+        return True
 
-    def __init__(self, cap: int) -> None:
-        self._cap = cap
-        self._kept: list[Sample] = []
-        self.count = 0
+    def raise_floor(self, offset: int) -> None:
+        """Every offset below ``offset`` is now settled: its bits are no longer needed."""
+        if offset <= self.floor:
+            return
+        self.floor = offset
+        cut = min((offset - self.base) >> 3, len(self.bits))
+        if cut > 0:
+            del self.bits[:cut]
+            self.base += cut * 8
+        if self.far:
+            self.far = {o for o in self.far if o >= offset}
 
-    def add(self, sample: Sample) -> None:
-        self.count += 1
-        kept = self._kept
-        if len(kept) < self._cap:
-            bisect.insort(kept, sample)
-        elif kept and sample < kept[-1]:
-            bisect.insort(kept, sample)
-            kept.pop()
+    def as_state(self) -> list[Any]:
+        packed = base64.b64encode(zlib.compress(bytes(self.bits), 1)).decode()
+        return [self.floor, self.base, packed, sorted(self.far)]
 
-    def sorted(self) -> list[Sample]:
-        return list(self._kept)
+    @classmethod
+    def from_state(cls, state: list[Any]) -> Lane:
+        lane = cls(0)
+        lane.floor, lane.base = state[0], state[1]
+        lane.bits = bytearray(zlib.decompress(base64.b64decode(state[2])))
+        lane.far = set(state[3])
+        return lane
 
 
 @dataclass(slots=True)
@@ -109,13 +166,14 @@ class JoinResult:
     missing_in_legacy: int
     duplicates: tuple[int, int]
     invalid: int
-    latencies: tuple[list[float], list[float]]
-    paired: list[tuple[float, float]]  # (legacy, ring) latency of each coordinate both have
+    sketches: tuple[LatencySketch, LatencySketch]
+    paired: list[tuple[float, float]]  # (legacy, ring): a uniform sample of the pairs
+    paired_count: int  # records both paths wrote
     mismatched_samples: list[Sample]
     missing_in_ring_samples: list[Sample]
     missing_in_legacy_samples: list[Sample]
-    # Records only one path has, still within grace at the horizon: neither missing nor
-    # judged. Without a horizon there are none.
+    # Records only one path has, not yet judged: within grace at the horizon, or (on a
+    # live run) not yet settled by the other path's commits.
     pending_in_ring: int = 0
     pending_in_legacy: int = 0
     pending_in_ring_samples: list[Sample] = field(default_factory=list)
@@ -123,43 +181,84 @@ class JoinResult:
     horizon: Horizon | None = None
 
 
-class StreamJoin:
-    """Folds compare events of one run into the classification of §5."""
+@dataclass(slots=True)
+class Snapshot:
+    """A tally and the records still pending, of one partition or merged; ``pending[p]``
+    holds the records only path ``p`` has."""
 
-    def __init__(self, run_id: str, max_samples: int = 20) -> None:
-        self.run_id = run_id
-        self._max_samples = max_samples
-        self._topics: dict[str, int] = {}
-        self._topic_names: list[str] = []
-        # coordinate -> (path index, sum, latency, key, at) of the first event seen
-        self._pending: dict[Coordinate, tuple[int, str, float, str, float]] = {}
-        self._paired: set[Coordinate] = set()
-        self._records = [0, 0]
-        self._duplicates = [0, 0]
-        self._latencies: tuple[list[float], list[float]] = ([], [])
-        self._pairs: list[tuple[float, float]] = []
-        self._matched = 0
-        self._mismatched = _Reservoir(max_samples)
-        self.invalid = 0
+    tally: Tally
+    pending: tuple[Reservoir, Reservoir]
+    horizon: Horizon | None = None
+
+    def merge(self, other: Snapshot) -> None:
+        self.tally.merge(other.tally)
+        for mine, theirs in zip(self.pending, other.pending, strict=True):
+            mine.merge(theirs)
+        if self.horizon is None:
+            self.horizon = other.horizon
+
+    def result(self) -> JoinResult:
+        tally = self.tally
+        tally.flush()
+        return JoinResult(
+            records=(tally.records[LEGACY], tally.records[RING]),
+            matched=tally.matched,
+            mismatched=tally.mismatched.count,
+            missing_in_ring=tally.missing[LEGACY].count,
+            missing_in_legacy=tally.missing[RING].count,
+            duplicates=(tally.duplicates[LEGACY], tally.duplicates[RING]),
+            invalid=tally.invalid,
+            sketches=tally.sketches,
+            paired=tally.pairs.pairs(),
+            paired_count=tally.paired_count,
+            mismatched_samples=tally.mismatched.sorted(),
+            missing_in_ring_samples=tally.missing[LEGACY].sorted(),
+            missing_in_legacy_samples=tally.missing[RING].sorted(),
+            pending_in_ring=self.pending[LEGACY].count,
+            pending_in_legacy=self.pending[RING].count,
+            pending_in_ring_samples=self.pending[LEGACY].sorted(),
+            pending_in_legacy_samples=self.pending[RING].sorted(),
+            horizon=self.horizon,
+        )
+
+
+def merge(parts: Iterable[Snapshot], max_samples: int) -> Snapshot:
+    """One snapshot of joins over disjoint sets of compare partitions."""
+    merged = Snapshot(Tally(max_samples), (Reservoir(max_samples), Reservoir(max_samples)))
+    for part in parts:
+        merged.merge(part)
+    return merged
+
+
+class PartitionJoin:
+    """The join state of one compare partition.
+
+    Judged records go into ``window``; ``roll`` moves the window into ``total`` and
+    starts a new one, so a run's figures are ``total`` plus ``window``.
+    """
+
+    def __init__(self, max_samples: int = 20) -> None:
+        self.max_samples = max_samples
+        self._topic_ids: dict[str, int] = {}
+        self.topics: list[str] = []
+        self._topic_spread: list[int] = []
+        # packed coordinate -> (path, sum, latency, key, at) of the first event
+        self.pending: dict[int, tuple[int, str, float, str, float]] = {}
+        self.lanes: tuple[dict[int, Lane], dict[int, Lane]] = ({}, {})
+        self.window = Tally(max_samples)
+        self.total = Tally(max_samples)
         self.events = 0
 
     def _topic_id(self, topic: str) -> int:
-        topic_id = self._topics[topic] = len(self._topic_names)
-        self._topic_names.append(topic)
+        topic_id = self._topic_ids[topic] = len(self.topics)
+        self.topics.append(topic)
+        self._topic_spread.append((zlib.crc32(topic.encode()) * _HASH_SPREAD) & _MASK64)
         return topic_id
 
-    def _unpack(self, coordinate: Coordinate) -> tuple[str, int, int]:
-        if isinstance(coordinate, tuple):
-            return coordinate
-        offset = coordinate & (_OFFSET_LIMIT - 1)
-        partition = (coordinate >> _OFFSET_BITS) & (_PARTITION_LIMIT - 1)
-        return self._topic_names[coordinate >> (_OFFSET_BITS + _PARTITION_BITS)], partition, offset
-
     def add_invalid(self, count: int = 1) -> None:
-        self.invalid += count
+        self.window.invalid += count
 
     def add(self, event: CompareEvent) -> None:
-        """Fold one event of this run (the caller filters other runs out)."""
         src = event.src
         self.add_fields(event.path, event.key, src.t, src.p, src.o, src.ts, event.sum, event.at)
 
@@ -174,113 +273,179 @@ class StreamJoin:
         digest: str,
         at: float,
     ) -> None:
-        """``add`` for the fields of a decoded event, without building it."""
+        """Fold one valid event of this run (the caller filters other runs out)."""
         self.events += 1
         path = _PATH_INDEX[path_name]
-        if offset >= _OFFSET_LIMIT or partition >= _PARTITION_LIMIT:
-            coordinate: Coordinate = (topic, partition, offset)
-        else:
-            topic_id = self._topics.get(topic)
-            if topic_id is None:
-                topic_id = self._topic_id(topic)
-            coordinate = (((topic_id << _PARTITION_BITS) | partition) << _OFFSET_BITS) | offset
-        if coordinate in self._paired:
-            self._duplicates[path] += 1
+        topic_id = self._topic_ids.get(topic)
+        if topic_id is None:
+            topic_id = self._topic_id(topic)
+        source = (topic_id << _PARTITION_BITS) | (partition & _PARTITION_MASK)
+        window = self.window
+        lanes = self.lanes[path]
+        lane = lanes.get(source)
+        if lane is None:
+            lane = lanes[source] = Lane(offset)
+        if not lane.add(offset):
+            window.duplicates[path] += 1
             return
         latency = at - ts
-        first = self._pending.pop(coordinate, None)
+        window.records[path] += 1
+        window.buffered[path].append(latency)
+        coordinate = (source << _OFFSET_BITS) | offset
+        first = self.pending.pop(coordinate, None)
         if first is None:
-            self._pending[coordinate] = (path, digest, latency, key, at)
-            self._records[path] += 1
-            self._latencies[path].append(latency)
+            self.pending[coordinate] = (path, digest, latency, key, at)
             return
-        if first[0] == path:
-            self._pending[coordinate] = first
-            self._duplicates[path] += 1
-            return
-        self._paired.add(coordinate)
-        self._records[path] += 1
-        self._latencies[path].append(latency)
+        hashed = (
+            (offset ^ self._topic_spread[topic_id] ^ (partition << 40)) * _HASH_MULTIPLIER
+        ) & _MASK64
         if path == RING:
-            self._pairs.append((first[2], latency))
+            window.pairs.add(hashed, first[2], latency)
         else:
-            self._pairs.append((latency, first[2]))
+            window.pairs.add(hashed, latency, first[2])
         if first[1] == digest:
-            self._matched += 1
+            window.matched += 1
             return
         legacy_sum, ring_sum = (first[1], digest) if path == RING else (digest, first[1])
-        self._mismatched.add(Sample(topic, partition, offset, key, legacy_sum, ring_sum))
+        window.mismatched.add(Sample(topic, partition, offset, key, legacy_sum, ring_sum))
 
     def unpaired(self) -> int:
-        return len(self._pending)
+        return len(self.pending)
+
+    def settle(self, commits: Commits, now_ms: float, grace_ms: float) -> int:
+        """Raise the floors to ``commits``, which this partition has been read past, and
+        judge missing every pending record the other path has committed past (and that
+        waited longer than the grace period). Returns how many were judged missing."""
+        raised = False
+        for path_name, offsets in commits.items():
+            lanes = self.lanes[_PATH_INDEX[path_name]]
+            for (topic, partition), offset in offsets.items():
+                topic_id = self._topic_ids.get(topic)
+                if topic_id is None:
+                    continue  # nothing of that topic here yet: nothing to settle
+                source = (topic_id << _PARTITION_BITS) | partition
+                lane = lanes.get(source)
+                if lane is None:
+                    lane = lanes[source] = Lane(offset)
+                if offset > lane.floor:
+                    lane.raise_floor(offset)
+                    raised = True
+        if not raised or not self.pending:
+            return 0
+        floors = tuple({s: lane.floor for s, lane in lanes.items()} for lanes in self.lanes)
+        cutoff = now_ms - grace_ms
+        gone = [
+            coordinate
+            for coordinate, (path, _, _, _, at) in self.pending.items()
+            if at <= cutoff
+            and (coordinate & _OFFSET_MASK) < floors[1 - path].get(coordinate >> _OFFSET_BITS, -1)
+        ]
+        for coordinate in gone:
+            path, digest, _, key, _ = self.pending.pop(coordinate)
+            self.window.missing[path].add(self._sample(coordinate, path, digest, key))
+        return len(gone)
+
+    def _sample(self, coordinate: int, path: int, digest: str, key: str) -> Sample:
+        source = coordinate >> _OFFSET_BITS
+        topic = self.topics[source >> _PARTITION_BITS]
+        sums = {"legacy_sum": digest} if path == LEGACY else {"ring_sum": digest}
+        return Sample(topic, source & _PARTITION_MASK, coordinate & _OFFSET_MASK, key, **sums)
+
+    def roll(self) -> Tally:
+        """End the window: return it and add it to the total."""
+        window = self.window
+        window.flush()
+        self.total.merge(window)
+        self.window = Tally(self.max_samples)
+        return window
+
+    def snapshot(self, horizon: Horizon | None = None, *, ended: bool = True) -> Snapshot:
+        """The run's figures so far. With ``ended``, a record still alone is missing on
+        the other path unless ``horizon`` says it is within grace; without, every
+        record still alone is pending (a live run: the other path may yet write it)."""
+        tally = self.total.copy()
+        tally.merge(self.window)
+        pending = (Reservoir(self.max_samples), Reservoir(self.max_samples))
+        for coordinate, (path, digest, _, key, at) in self.pending.items():
+            waiting = not ended or (horizon is not None and horizon.too_young(at))
+            (pending if waiting else tally.missing)[path].add(
+                self._sample(coordinate, path, digest, key)
+            )
+        return Snapshot(tally, pending, horizon)
+
+    def as_state(self) -> dict[str, Any]:
+        """Everything this join holds, as JSON-able values (for a checkpoint)."""
+        return {
+            "v": 1,
+            "topics": list(self.topics),
+            "events": self.events,
+            "pending": [
+                [coordinate >> _OFFSET_BITS, coordinate & _OFFSET_MASK, *entry]
+                for coordinate, entry in self.pending.items()
+            ],
+            "lanes": [
+                [path, source, lane.as_state()]
+                for path, lanes in enumerate(self.lanes)
+                for source, lane in lanes.items()
+            ],
+            "window": self.window.as_state(),
+            "total": self.total.as_state(),
+        }
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any], max_samples: int = 20) -> PartitionJoin:
+        join = cls(max_samples)
+        for topic in state["topics"]:
+            join._topic_id(topic)
+        join.events = state["events"]
+        join.pending = {
+            (source << _OFFSET_BITS) | offset: (path, digest, latency, key, at)
+            for source, offset, path, digest, latency, key, at in state["pending"]
+        }
+        for path, source, lane in state["lanes"]:
+            join.lanes[path][source] = Lane.from_state(lane)
+        join.window = Tally.from_state(max_samples, state["window"])
+        join.total = Tally.from_state(max_samples, state["total"])
+        return join
+
+
+class StreamJoin:
+    """The join of one run over every compare partition read: one ``PartitionJoin``
+    each, created as events of a partition arrive."""
+
+    def __init__(self, run_id: str, max_samples: int = 20) -> None:
+        self.run_id = run_id
+        self.max_samples = max_samples
+        self.partitions: dict[int, PartitionJoin] = {}
+
+    def partition(self, number: int) -> PartitionJoin:
+        found = self.partitions.get(number)
+        if found is None:
+            found = self.partitions[number] = PartitionJoin(self.max_samples)
+        return found
+
+    @property
+    def events(self) -> int:
+        return sum(part.events for part in self.partitions.values())
+
+    def add(self, event: CompareEvent, partition: int = 0) -> None:
+        self.partition(partition).add(event)
+
+    def add_invalid(self, count: int = 1, partition: int = 0) -> None:
+        self.partition(partition).add_invalid(count)
+
+    def unpaired(self) -> int:
+        return sum(part.unpaired() for part in self.partitions.values())
+
+    def snapshot(self, horizon: Horizon | None = None, *, ended: bool = True) -> Snapshot:
+        return merge(
+            (part.snapshot(horizon, ended=ended) for part in self.partitions.values()),
+            self.max_samples,
+        )
 
     def result(self, horizon: Horizon | None = None) -> JoinResult:
         """Classify what is still unpaired as missing on the other side, or as pending
         when ``horizon`` says its other event may still come."""
-        missing = (_Reservoir(self._max_samples), _Reservoir(self._max_samples))
-        pending = (_Reservoir(self._max_samples), _Reservoir(self._max_samples))
-        for coordinate, (path, checksum, _, key, at) in self._pending.items():
-            topic, partition, offset = self._unpack(coordinate)
-            sums = {"legacy_sum": checksum} if path == LEGACY else {"ring_sum": checksum}
-            # Present only on `path`, so missing (or not yet there) on the other one.
-            waiting = horizon is not None and horizon.too_young(at)
-            (pending if waiting else missing)[path].add(
-                Sample(topic, partition, offset, key, **sums)
-            )
-        return JoinResult(
-            records=(self._records[0], self._records[1]),
-            matched=self._matched,
-            mismatched=self._mismatched.count,
-            missing_in_ring=missing[LEGACY].count,
-            missing_in_legacy=missing[RING].count,
-            duplicates=(self._duplicates[0], self._duplicates[1]),
-            invalid=self.invalid,
-            latencies=self._latencies,
-            paired=self._pairs,
-            mismatched_samples=self._mismatched.sorted(),
-            missing_in_ring_samples=missing[LEGACY].sorted(),
-            missing_in_legacy_samples=missing[RING].sorted(),
-            pending_in_ring=pending[LEGACY].count,
-            pending_in_legacy=pending[RING].count,
-            pending_in_ring_samples=pending[LEGACY].sorted(),
-            pending_in_legacy_samples=pending[RING].sorted(),
-            horizon=horizon,
-        )
-
-
-def merge(parts: Sequence[JoinResult], max_samples: int) -> JoinResult:
-    """One result from joins over disjoint sets of compare partitions (both paths' events
-    of a record share a partition, so no record is split between parts). The parts are
-    taken against one horizon, so the first part's stands for all."""
-
-    def total(field: str) -> int:
-        return sum(getattr(part, field) for part in parts)
-
-    def both(field: str) -> tuple[int, int]:
-        return (sum(getattr(p, field)[0] for p in parts), sum(getattr(p, field)[1] for p in parts))
-
-    def smallest(field: str) -> list[Sample]:
-        return heapq.nsmallest(max_samples, (s for p in parts for s in getattr(p, field)))
-
-    return JoinResult(
-        records=both("records"),
-        matched=total("matched"),
-        mismatched=total("mismatched"),
-        missing_in_ring=total("missing_in_ring"),
-        missing_in_legacy=total("missing_in_legacy"),
-        duplicates=both("duplicates"),
-        invalid=total("invalid"),
-        latencies=(
-            [v for p in parts for v in p.latencies[0]],
-            [v for p in parts for v in p.latencies[1]],
-        ),
-        paired=[pair for p in parts for pair in p.paired],
-        mismatched_samples=smallest("mismatched_samples"),
-        missing_in_ring_samples=smallest("missing_in_ring_samples"),
-        missing_in_legacy_samples=smallest("missing_in_legacy_samples"),
-        pending_in_ring=total("pending_in_ring"),
-        pending_in_legacy=total("pending_in_legacy"),
-        pending_in_ring_samples=smallest("pending_in_ring_samples"),
-        pending_in_legacy_samples=smallest("pending_in_legacy_samples"),
-        horizon=parts[0].horizon if parts else None,
-    )
+        snapshot = self.snapshot(horizon)
+        snapshot.horizon = horizon
+        return snapshot.result()

@@ -43,10 +43,10 @@ def nearest_rank(sorted_values: np.ndarray, percentile: float) -> float:
     n = len(sorted_values)
     if n == 0:
         return 0.0
-    return float(sorted_values[_rank(percentile, n) - 1])
+    return float(sorted_values[rank(percentile, n) - 1])
 
 
-def _rank(percentile: float, n: int) -> int:
+def rank(percentile: float, n: int) -> int:
     """``ceil(percentile / 100 * n)``, at least 1, in exact arithmetic: in floats 99.9 %
     of 1,000 is 999.0000000000001, which would pick rank 1,000 (the maximum)."""
     return max(1, math.ceil(Fraction(repr(percentile)) * n / 100))
@@ -87,12 +87,20 @@ class Paired:
         }
 
 
-def paired(pairs: Sequence[tuple[float, float]], seed: int = 0) -> Paired:
+def paired(
+    pairs: Sequence[tuple[float, float]], seed: int = 0, population: int | None = None
+) -> Paired:
     """Bootstrap over records (pairs stay together), so the interval reflects that both
-    paths saw the same messages under the same load."""
+    paths saw the same messages under the same load.
+
+    ``pairs`` may be a uniform sample of the ``population`` records both paths wrote
+    (default: all of them): the interval is then scaled from the sample's size to the
+    population's, as an m-out-of-n bootstrap scales from m to n.
+    """
     if not pairs:
         return Paired(0, 0.0, 0.0, 0.0, (0.0, 0.0))
     data = np.asarray(pairs, dtype=np.float64)
+    total = len(data) if population is None else max(population, len(data))
     # In a canonical order first: the resamples pick pairs by index, and the order in
     # which the events were read must not change the interval.
     data = data[np.lexsort((data[:, 1], data[:, 0]))]
@@ -102,16 +110,16 @@ def paired(pairs: Sequence[tuple[float, float]], seed: int = 0) -> Paired:
     rng = np.random.default_rng(seed)
     n = min(len(data), BOOTSTRAP_PAIRS)
     draws = rng.integers(0, len(data), size=(BOOTSTRAP_ROUNDS, n))
-    rank = _rank(99.0, n) - 1
-    ring_p99 = np.partition(ring[draws], rank, axis=1)[:, rank]
-    legacy_p99 = np.partition(legacy[draws], rank, axis=1)[:, rank]
+    index = rank(99.0, n) - 1
+    ring_p99 = np.partition(ring[draws], index, axis=1)[:, index]
+    legacy_p99 = np.partition(legacy[draws], index, axis=1)[:, index]
     gaps = ring_p99 - legacy_p99
-    scale = math.sqrt(n / len(data))
+    scale = math.sqrt(n / total)
     center = float(np.median(gaps))
     low_m, high_m = np.quantile(gaps, [0.025, 0.975])
     low, high = gap + (low_m - center) * scale, gap + (high_m - center) * scale
     return Paired(
-        count=len(data),
+        count=total,
         median_diff=float(np.median(diff)),
         ring_faster_share=float(np.mean(diff < 0)),
         p99_gap=gap,

@@ -15,7 +15,7 @@ from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
-from canary.core.join import Horizon, JoinResult, StreamJoin, merge
+from canary.core.join import Horizon, JoinResult, Snapshot, StreamJoin, merge
 from canary.diff.stream import Progress, ReadOptions, read_run
 from canary.kafka.admin import watermarks
 
@@ -71,15 +71,17 @@ def join_run(
         child.start()
     mine = StreamJoin(options.run_id, max_samples=max_samples)
     read_run(bootstrap, replace(options, partitions=tuple(shares[0])), mine, progress)
-    parts = [mine.result(horizon)]
+    parts = [mine.snapshot(horizon)]
     for _ in children:
-        outcome = queue.get()
+        outcome: Snapshot | BaseException = queue.get()
         if isinstance(outcome, BaseException):
             raise outcome
         parts.append(outcome)
     for child in children:
         child.join(10)
-    return merge(parts, max_samples)
+    merged = merge(parts, max_samples)
+    merged.horizon = horizon
+    return merged.result()
 
 
 def horizon_of(options: ReadOptions, clock: Callable[[], float]) -> Horizon | None:
@@ -104,6 +106,6 @@ def _child(
     try:
         # A parent killed outright cannot stop its children: they notice it is gone.
         read_run(bootstrap, options, join, stop=lambda: os.getppid() != parent)
-        queue.put(join.result(horizon))
+        queue.put(join.snapshot(horizon))
     except Exception as exc:  # noqa: BLE001 - handed to the parent, which raises it
         queue.put(exc)

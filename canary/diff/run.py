@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
-from typing import Any
 
 from canary.config import Settings
-from canary.core.report import stream_report
+from canary.core.report import StreamReport, stream_report
 from canary.core.verdict import Thresholds
 from canary.diff import drill
 from canary.diff.parallel import join_run
@@ -35,7 +34,7 @@ def diff_stream(
     progress: Progress | None = None,
     drill_down: bool = True,
     store: bool = True,
-) -> dict[str, Any]:
+) -> StreamReport:
     """The stream report of ``run_id``, stored in the report store."""
     options = ReadOptions(
         topic=settings.kafka.compare_topic,
@@ -56,13 +55,13 @@ def diff_stream(
             postgres.connect(settings.postgres) as connection,
             postgres.translated(settings.postgres),
         ):
-            reports.save(connection, settings.postgres.report_schema, report)
+            reports.save(connection, settings.postgres.report_schema, report.as_json())
     return report
 
 
-def _drill(settings: Settings, report: dict[str, Any]) -> None:
+def _drill(settings: Settings, report: StreamReport) -> None:
     """Replace the mismatched and missing samples by their explained versions."""
-    samples = report["samples"]
+    samples = report.samples
     everything = [
         s
         for label in ("mismatched", "missing_in_ring", "missing_in_legacy")
@@ -85,4 +84,4 @@ def _drill(settings: Settings, report: dict[str, Any]) -> None:
     for sample in samples["mismatched"]:
         for column in sample.get("columns", {}).values():
             causes[column["cause"]] = causes.get(column["cause"], 0) + 1
-    report["causes"] = causes
+    report.causes = causes

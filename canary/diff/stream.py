@@ -9,14 +9,14 @@ within the grace period, and have come of age since).
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Protocol
 
 import orjson
 
-from canary.core.events import decode_fields
-from canary.errors import InvalidEvent
+from canary.core.events import WireError, decode_wire
+from canary.core.message import SourceMessage
 from canary.kafka.reader import TopicReader
 
 BATCH = 10_000
@@ -25,10 +25,8 @@ _OUR_PREFIX = b'{"v":1,"run":"'  # how canary's own encoder starts every event
 Progress = Callable[[int, int], None]
 
 
-class EventSink(Protocol):
-    """What the reader feeds: the stream join, or a benchmark's collector."""
-
-    events: int
+class PartitionSink(Protocol):
+    """What one compare partition's events are folded into."""
 
     def add_fields(
         self,
@@ -42,6 +40,14 @@ class EventSink(Protocol):
         at: float,
     ) -> None: ...
     def add_invalid(self, count: int = 1) -> None: ...
+
+
+class EventSink(Protocol):
+    """What the reader feeds: the stream join, or a benchmark's collector."""
+
+    @property
+    def events(self) -> int: ...
+    def partition(self, number: int) -> PartitionSink: ...
     def unpaired(self) -> int: ...
 
 
@@ -52,6 +58,9 @@ class ReadOptions:
     until_idle: float
     grace: float
     partitions: tuple[int, ...] | None = None  # a subset to read; None = all
+    # where to start reading, by compare partition (a watcher's checkpoints); the
+    # others are read from their beginning
+    starts: tuple[tuple[int, int], ...] = ()
 
 
 def read_run(
@@ -70,9 +79,13 @@ def read_run(
     times (a ``Horizon`` for ``StreamJoin.result``).
     """
     reader = TopicReader(
-        bootstrap, options.topic, f"canary-diff-{options.run_id}", options.partitions
+        bootstrap,
+        options.topic,
+        f"canary-diff-{options.run_id}",
+        options.partitions,
+        dict(options.starts),
     )
-    marker = b'"run":' + orjson.dumps(options.run_id)
+    marker = run_marker(options.run_id)
     seen = 0
     last_arrival = time.monotonic()
     run_id = options.run_id
@@ -83,8 +96,7 @@ def read_run(
             if batch:
                 last_arrival = now
                 seen += len(batch)
-                for message in batch:
-                    _fold(message.value(), marker, run_id, join)
+                fold(batch, marker, run_id, join)
                 if progress is not None:
                     progress(seen, join.events)
             if options.until_idle == 0:
@@ -100,13 +112,29 @@ def read_run(
     return seen
 
 
-def _fold(raw: bytes | None, marker: bytes, run_id: str, join: EventSink) -> None:
-    if raw is not None and marker not in raw and raw.startswith(_OUR_PREFIX):
-        return  # another run's event: skipped without the cost of decoding it
-    try:
-        run, path, key, topic, partition, offset, ts, digest, at = decode_fields(raw)
-    except InvalidEvent:
-        join.add_invalid()
-        return
-    if run == run_id:
-        join.add_fields(path, key, topic, partition, offset, ts, digest, at)
+def fold(batch: Sequence[SourceMessage], marker: bytes, run_id: str, join: EventSink) -> None:
+    """Decode every message of ``batch`` and fold those of ``run_id`` into their
+    partition's sink; anything that is not a valid event is counted invalid there.
+    ``marker`` is ``run_marker(run_id)``."""
+    sinks: dict[int, PartitionSink] = {}
+    for message in batch:
+        raw = message.value()
+        if raw is not None and marker not in raw and raw.startswith(_OUR_PREFIX):
+            continue  # another run's event: skipped without the cost of decoding it
+        number = message.partition() or 0
+        sink = sinks.get(number)
+        if sink is None:
+            sink = sinks[number] = join.partition(number)
+        try:
+            event = decode_wire(raw)  # type: ignore[arg-type]  # None raises TypeError
+        except WireError:
+            sink.add_invalid()
+            continue
+        if event.run == run_id:
+            src = event.src
+            sink.add_fields(event.path, event.key, src.t, src.p, src.o, src.ts, event.sum, event.at)
+
+
+def run_marker(run_id: str) -> bytes:
+    """Bytes every event of ``run_id`` written by canary contains."""
+    return b'"run":' + orjson.dumps(run_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 from confluent_kafka import OFFSET_BEGINNING, TopicPartition
 
@@ -13,11 +13,17 @@ from canary.kafka import consumer as kafka_consumer
 
 
 class TopicReader:
-    """Every partition of ``topic`` (or the ``partitions`` given) from offset 0; commits
-    nothing, so a reader started again reads the same messages."""
+    """Every partition of ``topic`` (or the ``partitions`` given) from offset 0, or from
+    the offset ``starts`` gives it; commits nothing, so a reader started again reads the
+    same messages."""
 
     def __init__(
-        self, bootstrap: str, topic: str, group: str, partitions: Sequence[int] | None = None
+        self,
+        bootstrap: str,
+        topic: str,
+        group: str,
+        partitions: Sequence[int] | None = None,
+        starts: Mapping[int, int] | None = None,
     ) -> None:
         admin = client.probe(bootstrap)
         # All topics, not the one by name: naming it would let the broker auto-create it.
@@ -30,8 +36,13 @@ class TopicReader:
         chosen = sorted(metadata.partitions)
         if partitions is not None:
             chosen = [p for p in chosen if p in partitions]
-        self._consumer.assign([TopicPartition(topic, p, OFFSET_BEGINNING) for p in chosen])
-        self.ends = self._high_watermarks(chosen)
+        starts = starts or {}
+        self._consumer.assign(
+            [TopicPartition(topic, p, starts.get(p, OFFSET_BEGINNING)) for p in chosen]
+        )
+        self.ends = {
+            p: end for p, end in self._high_watermarks(chosen).items() if starts.get(p, 0) < end
+        }
 
     def consume(self, count: int, timeout: float) -> list[SourceMessage]:
         return list(kafka_consumer.consume(self._consumer, self._bootstrap, count, timeout))

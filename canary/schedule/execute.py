@@ -46,7 +46,7 @@ def _stream(
         progress=progress,
         drill_down=job.drill_down is not False,
         store=True,
-    )
+    ).as_json()
 
 
 def _tables(settings: Settings, job: ScheduledJob) -> dict[str, Any]:
