@@ -26,6 +26,7 @@ import threading
 import time
 from collections.abc import Callable, Iterable, Mapping
 from types import TracebackType
+from typing import Protocol
 from wsgiref.simple_server import WSGIServer
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, start_http_server
@@ -220,7 +221,13 @@ class MetricsServer:
         self.close()
 
 
-def serve(metrics: PathMetrics, host: str = "127.0.0.1", port: int = 0) -> MetricsServer:
+class Registered(Protocol):
+    """Figures kept on a registry of their own (``PathMetrics``, the watcher's)."""
+
+    registry: CollectorRegistry
+
+
+def serve(metrics: Registered, host: str = "127.0.0.1", port: int = 0) -> MetricsServer:
     """Serve ``metrics`` (and nothing else) at http://host:port/metrics; port 0 picks one.
 
     :raises UsageError: the port is out of range or in use, or the host does not resolve

@@ -146,7 +146,7 @@ def truncate(connection: Connection, *tables: str) -> None:
             connection.execute(f"TRUNCATE TABLE {_name(table)}")
 
 
-class _Link:
+class Link:
     """One connection, opened on first use and again after it broke."""
 
     def __init__(self, connect: Callable[[], Connection], address: str) -> None:
@@ -197,7 +197,7 @@ class OrdersWriter:
         *,
         address: str = SERVICE,
     ) -> None:
-        self._link = _Link(connect, getattr(connect, "address", address))
+        self._link = Link(connect, getattr(connect, "address", address))
         self._group = group
         self._offsets_table = offsets_table
         self._staged: Connection | None = None

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
+from typing import Any, TypeVar
 
 import click
 
 from canary import app
 from canary.cli.context import settings
 from canary.paths.runtime import RunSummary, StopFlag, stop_on_signals
+
+F = TypeVar("F", bound=Callable[..., Any])
 
 _RUN_ID = click.option(
     "--run-id", required=True, help="Gray-release run id stamped on every compare event."
@@ -45,6 +49,11 @@ _METRICS_HOST = click.option(
     metavar="HOST",
     help="Address the metrics endpoint listens on.",
 )
+
+
+def metrics_options(function: F) -> F:
+    """``--metrics-host`` and ``--metrics-port``, as every long-running command has."""
+    return _METRICS_HOST(_METRICS_PORT(function))
 
 
 def _address(host: str, port: int | None) -> tuple[str, int] | None:

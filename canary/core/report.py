@@ -116,13 +116,14 @@ def stream_report(
     *,
     scope: str | None = None,
     span: tuple[str, str] | None = None,
+    live: bool = False,
 ) -> StreamReport:
-    """Judge ``result`` against ``limits``."""
+    """Judge ``result`` against ``limits`` (``live``: see ``verdict.judge``)."""
     legacy = result.sketches[0].summary()
     ring = result.sketches[1].summary()
     p99_gap = ring.p99 - legacy.p99
     pairs = paired(result.paired, population=result.paired_count)
-    verdict, reasons = judge(result, pairs, p99_gap, limits)
+    verdict, reasons = judge(result, pairs, p99_gap, limits, live=live)
     return StreamReport(
         id=report_id,
         run_id=run_id,

@@ -71,15 +71,8 @@ class LatencySketch:
         magnitude = np.abs(data)
         small = magnitude < SMALLEST_MS
         self.zero += int(small.sum())
-        for store, chosen in (
-            (self.positive, data >= SMALLEST_MS),
-            (self.negative, data <= -SMALLEST_MS),
-        ):
-            picked = magnitude[chosen]
-            if picked.size:
-                index = np.ceil(np.log(picked) / _LN_GAMMA).astype(np.int64) - _LOW
-                np.clip(index, 0, BUCKETS - 1, out=index)
-                store += np.bincount(index, minlength=BUCKETS)
+        self.positive += _binned(magnitude[data >= SMALLEST_MS])
+        self.negative += _binned(magnitude[data <= -SMALLEST_MS])
 
     def merge(self, other: LatencySketch) -> None:
         self.positive += other.positive

@@ -25,9 +25,12 @@ class Thresholds:
 
 
 def judge(
-    result: JoinResult, paired: Paired, p99_gap: float, limits: Thresholds
+    result: JoinResult, paired: Paired, p99_gap: float, limits: Thresholds, *, live: bool = False
 ) -> tuple[str, list[str]]:
-    """("pass" | "fail", reasons). Every reason names the count and the limit it broke."""
+    """("pass" | "fail", reasons). Every reason names the count and the limit it broke.
+
+    A ``live`` judgement (a window, or a run still going) does not fail for having
+    nothing to judge yet: quiet minutes of a release are not a divergence."""
     reasons: list[str] = []
     counted = (
         ("mismatched records", result.mismatched, limits.max_mismatched),
@@ -39,7 +42,9 @@ def judge(
     for label, count, limit in counted:
         if 0 <= limit < count:
             reasons.append(f"{count:,} {label} (limit {limit:,})")
-    if result.records == (0, 0):
+    if live:
+        pass
+    elif result.records == (0, 0):
         reasons.append("no compare events for this run: nothing was verified")
     elif _judged(result) == 0:
         waiting = result.pending_in_ring + result.pending_in_legacy

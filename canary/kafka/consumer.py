@@ -361,6 +361,16 @@ class GroupConsumer:
     def end_offsets(self, partitions: Sequence[Partition]) -> dict[Partition, tuple[int, int]]:
         return self._spans(list(partitions))
 
+    def positions(self, partitions: Sequence[Partition]) -> dict[Partition, int]:
+        """The next offset ``consume`` returns of each partition, where known."""
+        if not partitions:
+            return {}
+        try:
+            found = self._consumer.position([TopicPartition(t, p) for t, p in partitions])
+        except KafkaException as exc:
+            raise TransientFault(SERVICE, self._bootstrap, describe(exc)) from exc
+        return {(tp.topic, tp.partition): tp.offset for tp in found if tp.offset >= 0}
+
     def lag(self, topic: str) -> dict[Partition, int]:
         try:
             metadata = self._consumer.list_topics(topic, timeout=QUERY_TIMEOUT_S)
