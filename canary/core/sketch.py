@@ -17,9 +17,10 @@ hashes again.
 
 from __future__ import annotations
 
+import base64
 import heapq
 import math
-from collections.abc import Iterable, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 import numpy as np
@@ -185,20 +186,31 @@ class PairSample:
             heapq.heapreplace(heap, (-hashed, legacy, ring))
 
     def merge(self, other: PairSample) -> None:
-        for negated, legacy, ring in other._heap:
-            self.add(-negated, legacy, ring)
+        combined = self._heap + other._heap
+        if len(combined) > self._size:
+            combined = heapq.nlargest(self._size, combined)
+        heapq.heapify(combined)
+        self._heap = combined
 
     def pairs(self) -> list[tuple[float, float]]:
         return [(legacy, ring) for _, legacy, ring in self._heap]
 
-    def as_state(self) -> list[list[float]]:
-        return [[-negated, legacy, ring] for negated, legacy, ring in self._heap]
+    def as_state(self) -> str:
+        """Base64 of the hashes (uint64), then the (legacy, ring) pairs (float64)."""
+        hashes = np.array([-negated for negated, _, _ in self._heap], dtype=np.uint64)
+        values = np.array([(legacy, ring) for _, legacy, ring in self._heap], dtype=np.float64)
+        return base64.b64encode(hashes.tobytes() + values.tobytes()).decode()
 
     @classmethod
-    def from_state(
-        cls, state: Iterable[Sequence[float]], size: int = PAIR_SAMPLE_SIZE
-    ) -> PairSample:
+    def from_state(cls, state: str, size: int = PAIR_SAMPLE_SIZE) -> PairSample:
+        raw = base64.b64decode(state)
+        count = len(raw) // 24
+        hashes = np.frombuffer(raw[: 8 * count], dtype=np.uint64).tolist()
+        values = np.frombuffer(raw[8 * count :], dtype=np.float64).reshape(count, 2).tolist()
+        heap = [(-h, legacy, ring) for h, (legacy, ring) in zip(hashes, values, strict=True)]
+        if len(heap) > size:
+            heap = heapq.nlargest(size, heap)
+        heapq.heapify(heap)
         sample = cls(size)
-        for hashed, legacy, ring in state:
-            sample.add(int(hashed), float(legacy), float(ring))
+        sample._heap = heap
         return sample

@@ -14,7 +14,7 @@ from canary.diff.watch import Watcher, WatchOptions, WatchOutcome, WatchPorts
 from canary.diff.watch_metrics import WatchMetrics
 from canary.kafka import client
 from canary.kafka.commits import GroupCommits
-from canary.kafka.consumer import GroupConsumer, classic_settings
+from canary.kafka.consumer import BULK_READ, GroupConsumer, classic_settings
 from canary.metrics import serve
 from sinks import postgres, reports
 from sinks.checkpoints import CheckpointStore
@@ -80,7 +80,9 @@ def watch(
     sender = AlertSender(options.alert_url, metrics.alert) if options.alert_url else None
     report_store = _Reports(settings)
     consumer = GroupConsumer(
-        bootstrap, watch_group(run_id), classic_settings("cooperative-sticky", 10_000)
+        bootstrap,
+        watch_group(run_id),
+        {**classic_settings("cooperative-sticky", 10_000), **BULK_READ},
     )
     ports = WatchPorts(
         consumer=consumer,

@@ -32,7 +32,9 @@ class TopicReader:
             raise UsageError(f"compare topic {topic!r} does not exist on {bootstrap}")
         self._bootstrap = bootstrap
         self._topic = topic
-        self._consumer = kafka_consumer.build(bootstrap, group, {"enable.auto.commit": False})
+        self._consumer = kafka_consumer.build(
+            bootstrap, group, {"enable.auto.commit": False, **kafka_consumer.BULK_READ}
+        )
         chosen = sorted(metadata.partitions)
         if partitions is not None:
             chosen = [p for p in chosen if p in partitions]
