@@ -38,6 +38,9 @@ class Collected:
     def add_invalid(self, count: int = 1) -> None:
         self.invalid += count
 
+    def flush(self) -> None:
+        pass  # nothing buffered
+
     def partition(self, number: int) -> Collected:
         return self  # the compare partition does not matter here
 

@@ -14,6 +14,7 @@ BOOTSTRAP_ROUNDS = 300
 # Resamples of at most this many pairs (m-out-of-n bootstrap): a quantile's spread
 # shrinks as 1/sqrt(size), so the spread seen at m is scaled by sqrt(m/n) to the full run.
 BOOTSTRAP_PAIRS = 20_000
+_ROUNDS_AT_ONCE = 25
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,11 +110,15 @@ def paired(
     gap = _p99(ring) - _p99(legacy)
     rng = np.random.default_rng(seed)
     n = min(len(data), BOOTSTRAP_PAIRS)
-    draws = rng.integers(0, len(data), size=(BOOTSTRAP_ROUNDS, n))
     index = rank(99.0, n) - 1
-    ring_p99 = np.partition(ring[draws], index, axis=1)[:, index]
-    legacy_p99 = np.partition(legacy[draws], index, axis=1)[:, index]
-    gaps = ring_p99 - legacy_p99
+    gaps = np.empty(BOOTSTRAP_ROUNDS)
+    # A few rounds at a time: all 300 at once would hold 300 x n draws (~100 MB).
+    for first in range(0, BOOTSTRAP_ROUNDS, _ROUNDS_AT_ONCE):
+        rounds = min(_ROUNDS_AT_ONCE, BOOTSTRAP_ROUNDS - first)
+        draws = rng.integers(0, len(data), size=(rounds, n))
+        ring_p99 = np.partition(ring[draws], index, axis=1)[:, index]
+        legacy_p99 = np.partition(legacy[draws], index, axis=1)[:, index]
+        gaps[first : first + rounds] = ring_p99 - legacy_p99
     scale = math.sqrt(n / total)
     center = float(np.median(gaps))
     low_m, high_m = np.quantile(gaps, [0.025, 0.975])

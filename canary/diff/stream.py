@@ -40,6 +40,8 @@ class PartitionSink(Protocol):
         at: float,
     ) -> None: ...
     def add_invalid(self, count: int = 1) -> None: ...
+    def flush(self) -> None:
+        """The end of a batch: bin what was buffered."""
 
 
 class EventSink(Protocol):
@@ -133,6 +135,8 @@ def fold(batch: Sequence[SourceMessage], marker: bytes, run_id: str, join: Event
         if event.run == run_id:
             src = event.src
             sink.add_fields(event.path, event.key, src.t, src.p, src.o, src.ts, event.sum, event.at)
+    for sink in sinks.values():
+        sink.flush()
 
 
 def run_marker(run_id: str) -> bytes:

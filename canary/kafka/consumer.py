@@ -94,11 +94,11 @@ def build(
 
 # For readers of a whole topic (the diffs, the watchers): librdkafka's default fetch
 # sizes leave a Python reader waiting on the broker at a quarter of the rate these
-# allow; the local queue stays bounded at 32 MiB.
+# allow, and its 64 MiB local queue is most of a watcher's memory.
 BULK_READ: dict[str, Any] = {
-    "max.partition.fetch.bytes": 8 << 20,
-    "fetch.max.bytes": 64 << 20,
-    "queued.max.messages.kbytes": 32 << 10,
+    "max.partition.fetch.bytes": 4 << 20,
+    "fetch.max.bytes": 16 << 20,
+    "queued.max.messages.kbytes": 16 << 10,
 }
 
 
