@@ -42,12 +42,18 @@ def diff() -> None:
 @click.option(
     "--no-drill", is_flag=True, help="Do not fetch rows from the databases to explain mismatches."
 )
+@click.option(
+    "--ignore-checkpoints",
+    is_flag=True,
+    help="Read the whole compare topic even where `canary watch` saved its state.",
+)
 @report_options
 def stream(
     run_id: str,
     grace: float | None,
     until_idle: float | None,
     no_drill: bool,
+    ignore_checkpoints: bool,
     fmt: str,
     out: Path | None,
 ) -> None:
@@ -57,6 +63,9 @@ def stream(
     path, or duplicated (a redelivery). Latency percentiles per path and the P99 gap
     come with a paired confidence interval. Mismatches are explained column by column
     from the rows in MySQL and PostgreSQL. The report is stored (see `canary report`).
+
+    A run that `canary watch` has checkpointed is joined from the watchers' saved
+    states: only the events after them are read.
 
     With --until-idle 0 a record that only one path has written yet, less than the
     grace period ago, is pending: counted under "pending" in the JSON report, neither
@@ -75,6 +84,7 @@ def stream(
         grace=grace,
         until_idle=until_idle,
         drill_down=not no_drill,
+        checkpoints=not ignore_checkpoints,
         progress=(lambda seen, _ours: show(seen)) if show else None,
     )
     emit(report, fmt, out)

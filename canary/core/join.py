@@ -231,6 +231,7 @@ def merge(parts: Iterable[Snapshot], max_samples: int) -> Snapshot:
     return merged
 
 
+STATE_VERSION = 2  # of ``PartitionJoin.as_state``
 # A pending entry: path, latency, commit time, the 16 bytes of the sum, then the key.
 _ENTRY = struct.Struct("<Bdd16s")
 
@@ -398,7 +399,7 @@ class PartitionJoin:
     def as_state(self) -> dict[str, Any]:
         """Everything this join holds, as JSON-able values (for a checkpoint)."""
         return {
-            "v": 1,
+            "v": STATE_VERSION,
             "topics": list(self.topics),
             "events": self.events,
             "pending": [
@@ -416,6 +417,8 @@ class PartitionJoin:
 
     @classmethod
     def from_state(cls, state: dict[str, Any], max_samples: int = 20) -> PartitionJoin:
+        if state.get("v") != STATE_VERSION:
+            raise ValueError(f"join state of version {state.get('v')!r}, not {STATE_VERSION}")
         join = cls(max_samples)
         for topic in state["topics"]:
             join._topic_id(topic)

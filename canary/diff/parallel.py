@@ -28,6 +28,7 @@ def join_run(
     max_samples: int,
     progress: Progress | None = None,
     clock: Callable[[], float] = time.time,
+    resumed: StreamJoin | None = None,
 ) -> JoinResult:
     """The join of ``options.run_id`` over the whole compare topic.
 
@@ -35,8 +36,15 @@ def join_run(
     grace period is applied to the events' commit times instead: ``clock`` (epoch
     seconds) is read before the topic's end is, and a record whose only event is younger
     than ``grace`` then is pending rather than missing.
+
+    ``resumed`` holds the partitions' joins as a watcher saved them, and
+    ``options.starts`` the positions they were saved at.
     """
     horizon = horizon_of(options, clock)
+    if resumed is not None:
+        # From a watcher's checkpoints (``options.starts``): only the rest is read.
+        read_run(bootstrap, options, resumed, progress)
+        return resumed.result(horizon)
     spans = watermarks(bootstrap, options.topic)
     workers = min(os.cpu_count() or 1, len(spans))
     if workers < 2 or sum(span.messages for span in spans) < PARALLEL_ABOVE:

@@ -2,15 +2,23 @@
 
 from __future__ import annotations
 
+import logging
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from canary.config import Settings
+from canary.core.join import StreamJoin
 from canary.core.report import StreamReport, stream_report
 from canary.core.verdict import Thresholds
 from canary.diff import drill
+from canary.diff.checkpoint import UnreadableCheckpoint, decode_state
 from canary.diff.parallel import join_run
 from canary.diff.stream import Progress, ReadOptions
+from canary.kafka.admin import watermarks
 from sinks import mysql, postgres, reports
+from sinks.checkpoints import CheckpointStore
+
+log = logging.getLogger(__name__)
 
 
 def thresholds(settings: Settings) -> Thresholds:
@@ -34,15 +42,26 @@ def diff_stream(
     progress: Progress | None = None,
     drill_down: bool = True,
     store: bool = True,
+    checkpoints: bool = True,
 ) -> StreamReport:
-    """The stream report of ``run_id``, stored in the report store."""
+    """The stream report of ``run_id``, stored in the report store.
+
+    With ``checkpoints``, a run that ``canary watch`` has checkpointed is joined from
+    the watchers' saved states and positions: only what came after is read."""
     options = ReadOptions(
         topic=settings.kafka.compare_topic,
         run_id=run_id,
         until_idle=settings.diff.until_idle if until_idle is None else until_idle,
         grace=settings.diff.grace if grace is None else grace,
     )
-    result = join_run(settings.kafka.bootstrap, options, settings.diff.max_samples, progress)
+    resumed = _resumed(settings, run_id) if checkpoints else None
+    join: StreamJoin | None = None
+    if resumed is not None:
+        join, starts = resumed
+        options = replace(options, starts=starts)
+    result = join_run(
+        settings.kafka.bootstrap, options, settings.diff.max_samples, progress, resumed=join
+    )
     now = datetime.now(UTC)
     report_id = f"stream-{run_id}-{now:%Y%m%dT%H%M%S%f}"
     report = stream_report(
@@ -57,6 +76,31 @@ def diff_stream(
         ):
             reports.save(connection, settings.postgres.report_schema, report.as_json())
     return report
+
+
+def _resumed(
+    settings: Settings, run_id: str
+) -> tuple[StreamJoin, tuple[tuple[int, int], ...]] | None:
+    """The watchers' saved joins of ``run_id`` and their positions, if every partition
+    of the compare topic has one; None otherwise (the topic is read from the start)."""
+    topic = settings.kafka.compare_topic
+    store = CheckpointStore(postgres.Connector(settings.postgres), settings.postgres.report_schema)
+    try:
+        store.ensure()
+        saved = store.states(run_id, topic)
+    finally:
+        store.close()
+    partitions = {span.partition for span in watermarks(settings.kafka.bootstrap, topic)}
+    if not saved or not partitions <= set(saved):
+        return None
+    join = StreamJoin(run_id, settings.diff.max_samples)
+    try:
+        for number, (_, state) in saved.items():
+            join.partitions[number] = decode_state(state, settings.diff.max_samples)
+    except UnreadableCheckpoint as exc:
+        log.warning("diff: the watchers' checkpoints of %s are unreadable (%s)", run_id, exc)
+        return None
+    return join, tuple((number, position) for number, (position, _) in sorted(saved.items()))
 
 
 def _drill(settings: Settings, report: StreamReport) -> None:

@@ -21,20 +21,24 @@ from __future__ import annotations
 
 import logging
 import time
-import zlib
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
-import orjson
-
 from canary.core.join import Commits, PartitionJoin, Snapshot, merge
 from canary.core.message import SourceMessage
 from canary.core.report import StreamReport, stream_report
-from canary.core.tally import Reservoir, Tally
+from canary.core.tally import Tally
 from canary.core.verdict import Thresholds
+from canary.diff.checkpoint import (
+    UnreadableCheckpoint,
+    decode_state,
+    encode_state,
+    summary_snapshot,
+    summary_state,
+)
 from canary.diff.stream import fold, run_marker
 from canary.errors import TransientFault
 from sinks.checkpoints import Claimed, Saved
@@ -136,26 +140,6 @@ class WatchOutcome:
     failed_window: StreamReport | None  # the window that ended a --fail-fast watch
 
 
-def encode_state(join: PartitionJoin) -> bytes:
-    return zlib.compress(orjson.dumps(join.as_state()), 1)
-
-
-def decode_state(state: bytes, max_samples: int) -> PartitionJoin:
-    return PartitionJoin.from_state(orjson.loads(zlib.decompress(state)), max_samples)
-
-
-def summary_state(snapshot: Snapshot) -> dict[str, Any]:
-    return {
-        "tally": snapshot.tally.as_state(),
-        "pending": [reservoir.as_state() for reservoir in snapshot.pending],
-    }
-
-
-def summary_snapshot(state: dict[str, Any], max_samples: int) -> Snapshot:
-    legacy, ring = (Reservoir.from_state(max_samples, s) for s in state["pending"])
-    return Snapshot(Tally.from_state(max_samples, state["tally"]), (legacy, ring))
-
-
 class Watcher:
     """Watches one run until ``stop`` says so, or until idle (``options.until_idle``)."""
 
@@ -190,12 +174,20 @@ class Watcher:
         )
         positions: dict[Partition, int] = {}
         for number, claim in (claimed or {}).items():
+            join, position = PartitionJoin(self._options.max_samples), 0
             if claim.state is not None and claim.position is not None:
-                join = decode_state(claim.state, self._options.max_samples)
-                positions[(self._options.topic, number)] = claim.position
-                position = claim.position
-            else:
-                join, position = PartitionJoin(self._options.max_samples), 0
+                try:
+                    join = decode_state(claim.state, self._options.max_samples)
+                    position = claim.position
+                except UnreadableCheckpoint as exc:
+                    log.warning(
+                        "watch: checkpoint of compare partition %d unreadable (%s); "
+                        "reading it from the start",
+                        number,
+                        exc,
+                    )
+            if position:
+                positions[(self._options.topic, number)] = position
             self._owned[number] = _Owned(join, claim.epoch, position)
         self._assigned_once = True
         self._last_arrival = time.monotonic()
