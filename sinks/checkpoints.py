@@ -19,34 +19,14 @@ from __future__ import annotations
 
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
 from typing import Any
 
 import psycopg
 from psycopg import sql
 from psycopg.types.json import Jsonb
 
+from canary.core.checkpoint import Claimed, Saved
 from sinks import postgres
-
-
-@dataclass(frozen=True, slots=True)
-class Claimed:
-    """A partition just taken over: its new epoch and what was saved for it."""
-
-    epoch: int
-    position: int | None
-    state: bytes | None
-
-
-@dataclass(frozen=True, slots=True)
-class Saved:
-    """One partition's checkpoint, to be written under ``epoch``."""
-
-    partition: int
-    epoch: int
-    position: int
-    state: bytes
-    summary: dict[str, Any]
 
 
 class CheckpointStore:

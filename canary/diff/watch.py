@@ -27,6 +27,7 @@ from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
+from canary.core.checkpoint import Claimed, Saved
 from canary.core.join import Commits, PartitionJoin, Snapshot, merge
 from canary.core.message import SourceMessage
 from canary.core.report import StreamReport, stream_report
@@ -41,7 +42,6 @@ from canary.diff.checkpoint import (
 )
 from canary.diff.stream import fold, run_marker
 from canary.errors import TransientFault
-from sinks.checkpoints import Claimed, Saved
 
 log = logging.getLogger(__name__)
 Partition = tuple[str, int]
