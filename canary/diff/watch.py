@@ -40,7 +40,7 @@ from canary.diff.checkpoint import (
     summary_snapshot,
     summary_state,
 )
-from canary.diff.stream import fold, run_marker
+from canary.diff.fold import fold, run_marker
 from canary.errors import TransientFault
 
 log = logging.getLogger(__name__)
