@@ -249,7 +249,7 @@ class Watcher:
                     if options.fail_fast and window.verdict == "fail":
                         failed = window
                         break
-                if self._idle(now):
+                if not batch and self._idle(now):
                     break
             ended = failed is None and options.until_idle is not None and not self._stop()
             report = self._finish(ended=ended)
