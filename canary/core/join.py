@@ -231,7 +231,7 @@ def merge(parts: Iterable[Snapshot], max_samples: int) -> Snapshot:
     return merged
 
 
-STATE_VERSION = 2  # of ``PartitionJoin.as_state``
+STATE_VERSION = 3  # of ``PartitionJoin.as_state``
 # A pending entry: path, latency, commit time, the 16 bytes of the sum, then the key.
 _ENTRY = struct.Struct("<Bdd16s")
 
@@ -241,6 +241,32 @@ def _unpack(packed: bytes) -> tuple[int, float, float, str, str]:
     path, latency, at, digest = _ENTRY.unpack_from(packed)
     key = packed[_ENTRY.size :].decode("utf-8", "surrogatepass")
     return path, latency, at, digest.hex(), key
+
+
+_HEAD = struct.Struct("<QQI")  # source, offset, length of the entry
+
+
+def _pack_pending(pending: dict[int, bytes]) -> str:
+    """The pending entries as one base64 text: a few bytes per record, not a list of
+    Python objects, so a checkpoint of a long lag stays cheap."""
+    head = _HEAD.pack
+    blob = b"".join(
+        head(coordinate >> _OFFSET_BITS, coordinate & _OFFSET_MASK, len(packed)) + packed
+        for coordinate, packed in pending.items()
+    )
+    return base64.b64encode(zlib.compress(blob, 1)).decode()
+
+
+def _unpack_pending(text: str) -> dict[int, bytes]:
+    blob = zlib.decompress(base64.b64decode(text))
+    pending: dict[int, bytes] = {}
+    at, size = 0, _HEAD.size
+    while at < len(blob):
+        source, offset, length = _HEAD.unpack_from(blob, at)
+        at += size
+        pending[(source << _OFFSET_BITS) | offset] = blob[at : at + length]
+        at += length
+    return pending
 
 
 class PartitionJoin:
@@ -320,10 +346,12 @@ class PartitionJoin:
         hashed = (
             (offset ^ self._topic_spread[topic_id] ^ (partition << 40)) * _HASH_MULTIPLIER
         ) & _MASK64
-        if path == RING:
-            window.pairs.add(hashed, first_latency, latency)
-        else:
-            window.pairs.add(hashed, latency, first_latency)
+        pairs = window.pairs
+        if hashed < pairs.threshold:  # most pairs of a long run are not sampled
+            if path == RING:
+                pairs.add(hashed, first_latency, latency)
+            else:
+                pairs.add(hashed, latency, first_latency)
         if first_sum == bytes.fromhex(digest):
             window.matched += 1
             return
@@ -402,10 +430,7 @@ class PartitionJoin:
             "v": STATE_VERSION,
             "topics": list(self.topics),
             "events": self.events,
-            "pending": [
-                [coordinate >> _OFFSET_BITS, coordinate & _OFFSET_MASK, *_unpack(packed)]
-                for coordinate, packed in self.pending.items()
-            ],
+            "pending": _pack_pending(self.pending),
             "lanes": [
                 [path, source, lane.as_state()]
                 for path, lanes in enumerate(self.lanes)
@@ -423,11 +448,7 @@ class PartitionJoin:
         for topic in state["topics"]:
             join._topic_id(topic)
         join.events = state["events"]
-        join.pending = {
-            (source << _OFFSET_BITS) | offset: _ENTRY.pack(path, latency, at, bytes.fromhex(digest))
-            + key.encode("utf-8", "surrogatepass")
-            for source, offset, path, latency, at, digest, key in state["pending"]
-        }
+        join.pending = _unpack_pending(state["pending"])
         for path, source, lane in state["lanes"]:
             join.lanes[path][source] = Lane.from_state(lane)
         join.window = Tally.from_state(max_samples, state["window"])

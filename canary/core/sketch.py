@@ -18,7 +18,6 @@ hashes again.
 from __future__ import annotations
 
 import base64
-import heapq
 import math
 from collections.abc import Sequence
 from typing import Any
@@ -36,7 +35,6 @@ _LOW = math.ceil(math.log(SMALLEST_MS) / _LN_GAMMA)
 _HIGH = math.ceil(math.log(_LARGEST_MS) / _LN_GAMMA)
 BUCKETS = _HIGH - _LOW + 1
 PAIR_SAMPLE_SIZE = 20_000
-_MASK64 = (1 << 64) - 1
 
 
 def _bucket_values() -> np.ndarray:
@@ -160,57 +158,73 @@ def _sparse(store: np.ndarray) -> list[list[int]]:
     return [[int(i), int(store[i])] for i in index]
 
 
-def coordinate_hash(topic_hash: int, partition: int, offset: int) -> int:
-    """A well-mixed 64-bit hash of a source coordinate (splitmix64's finaliser), the
-    same in every process: the pair sample depends on it."""
-    x = (topic_hash * 0x9E3779B97F4A7C15 + (partition << 40) + offset) & _MASK64
-    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
-    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
-    return x ^ (x >> 31)
-
-
 class PairSample:
-    """The ``size`` pairs with the smallest coordinate hashes."""
+    """The ``size`` pairs with the smallest coordinate hashes, in numpy arrays.
 
-    __slots__ = ("_heap", "_size")
+    A pair whose hash is below ``threshold`` (the largest hash kept, once the sample is
+    full) goes to a flat buffer; the buffer is folded into the arrays when it holds
+    ``size`` pairs or the sample is read. Most pairs of a long run are rejected by one
+    comparison, and the sample costs 24 bytes a pair rather than a tuple of objects.
+    """
+
+    __slots__ = ("_buffer", "_hashes", "_size", "_values", "threshold")
 
     def __init__(self, size: int = PAIR_SAMPLE_SIZE) -> None:
         self._size = size
-        self._heap: list[tuple[int, float, float]] = []  # (-hash, legacy, ring): a max-heap
+        self._hashes = np.empty(0, dtype=np.uint64)
+        self._values = np.empty((0, 2), dtype=np.float64)
+        self._buffer: list[float] = []  # hash, legacy, ring, hash, ...
+        self.threshold = 1 << 64
 
     def add(self, hashed: int, legacy: float, ring: float) -> None:
-        heap = self._heap
-        if len(heap) < self._size:
-            heapq.heappush(heap, (-hashed, legacy, ring))
-        elif -hashed > heap[0][0]:
-            heapq.heapreplace(heap, (-hashed, legacy, ring))
+        if hashed < self.threshold:
+            buffer = self._buffer
+            buffer += (hashed, legacy, ring)
+            if len(buffer) >= 3 * self._size:
+                self._fold()
+
+    def _fold(self, hashes: np.ndarray | None = None, values: np.ndarray | None = None) -> None:
+        parts_h, parts_v = [self._hashes], [self._values]
+        buffer = self._buffer
+        if buffer:
+            parts_h.append(np.array(buffer[0::3], dtype=np.uint64))
+            parts_v.append(np.column_stack((buffer[1::3], buffer[2::3])).astype(np.float64))
+            buffer.clear()
+        if hashes is not None and values is not None:
+            parts_h.append(hashes)
+            parts_v.append(values)
+        if len(parts_h) == 1:
+            return
+        all_h, all_v = np.concatenate(parts_h), np.concatenate(parts_v)
+        if len(all_h) > self._size:
+            kept = np.argpartition(all_h, self._size - 1)[: self._size]
+            all_h, all_v = all_h[kept], all_v[kept]
+            self.threshold = int(all_h.max())
+        self._hashes, self._values = all_h, all_v
 
     def merge(self, other: PairSample) -> None:
-        combined = self._heap + other._heap
-        if len(combined) > self._size:
-            combined = heapq.nlargest(self._size, combined)
-        heapq.heapify(combined)
-        self._heap = combined
+        other._fold()
+        self._fold(other._hashes, other._values)
+
+    def __len__(self) -> int:
+        return len(self._hashes) + len(self._buffer) // 3
 
     def pairs(self) -> list[tuple[float, float]]:
-        return [(legacy, ring) for _, legacy, ring in self._heap]
+        self._fold()
+        return [(legacy, ring) for legacy, ring in self._values.tolist()]
 
     def as_state(self) -> str:
         """Base64 of the hashes (uint64), then the (legacy, ring) pairs (float64)."""
-        hashes = np.array([-negated for negated, _, _ in self._heap], dtype=np.uint64)
-        values = np.array([(legacy, ring) for _, legacy, ring in self._heap], dtype=np.float64)
-        return base64.b64encode(hashes.tobytes() + values.tobytes()).decode()
+        self._fold()
+        return base64.b64encode(self._hashes.tobytes() + self._values.tobytes()).decode()
 
     @classmethod
     def from_state(cls, state: str, size: int = PAIR_SAMPLE_SIZE) -> PairSample:
         raw = base64.b64decode(state)
         count = len(raw) // 24
-        hashes = np.frombuffer(raw[: 8 * count], dtype=np.uint64).tolist()
-        values = np.frombuffer(raw[8 * count :], dtype=np.float64).reshape(count, 2).tolist()
-        heap = [(-h, legacy, ring) for h, (legacy, ring) in zip(hashes, values, strict=True)]
-        if len(heap) > size:
-            heap = heapq.nlargest(size, heap)
-        heapq.heapify(heap)
         sample = cls(size)
-        sample._heap = heap
+        sample._fold(
+            np.frombuffer(raw[: 8 * count], dtype=np.uint64).copy(),
+            np.frombuffer(raw[8 * count :], dtype=np.float64).reshape(count, 2).copy(),
+        )
         return sample
