@@ -25,12 +25,13 @@ import socket
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import urllib.request
 import uuid
 from pathlib import Path
 
-from confluent_kafka import Producer
+from confluent_kafka import Consumer, Producer, TopicPartition
 
 from canary.config import load_settings
 from canary.core.events import SourceCoord, encode_trusted
@@ -42,7 +43,39 @@ RUN = "watch-bench"
 PARTITIONS = 6
 
 
-def produce(bootstrap: str, topic: str, records: int, lag: int) -> None:
+class PathCommits:
+    """Commits, for one consumer group per path, where that path stands on the source
+    topic, the way the paths do: only for events already acknowledged."""
+
+    def __init__(self, bootstrap: str, source: str, group_prefix: str) -> None:
+        self.source = source
+        self.groups = {path: f"{group_prefix}-{path}" for path in ("legacy", "ring")}
+        self._consumers = {
+            path: Consumer({"bootstrap.servers": bootstrap, "group.id": group})
+            for path, group in self.groups.items()
+        }
+
+    def commit(self, path: str, next_index: int) -> None:
+        """Records below ``next_index`` are acknowledged on ``path``."""
+        offsets = [
+            TopicPartition(self.source, p, max(0, (next_index - p + PARTITIONS - 1) // PARTITIONS))
+            for p in range(PARTITIONS)
+        ]
+        self._consumers[path].commit(offsets=offsets, asynchronous=False)
+
+    def close(self) -> None:
+        for consumer in self._consumers.values():
+            consumer.close()
+
+
+def produce(
+    bootstrap: str,
+    topic: str,
+    records: int,
+    lag: int,
+    commits: PathCommits | None = None,
+    source: str = "orders",
+) -> None:
     producer = Producer(
         {
             "bootstrap.servers": bootstrap,
@@ -58,7 +91,7 @@ def produce(bootstrap: str, topic: str, records: int, lag: int) -> None:
 
     def emit(path: str, index: int, latency: float) -> None:
         key = str(index)
-        src = SourceCoord("orders", index % PARTITIONS, index // PARTITIONS, base + index)
+        src = SourceCoord(source, index % PARTITIONS, index // PARTITIONS, base + index)
         value = encode_trusted(RUN, path, key, src, f"{index:032x}", src.ts + latency)  # type: ignore[arg-type]
         while True:
             try:
@@ -74,6 +107,10 @@ def produce(bootstrap: str, topic: str, records: int, lag: int) -> None:
             emit("ring", index - lag, 9.0 + (index % 89) / 10)
         if index % 100_000 == 0:
             producer.poll(0)
+            if commits is not None and index:
+                producer.flush()
+                commits.commit("legacy", min(index + 1, records))
+                commits.commit("ring", max(0, index + 1 - lag))
             if index % 1_000_000 == 0 and index:
                 print(f"  produced {index:,} records", flush=True)
     producer.flush()
@@ -109,7 +146,9 @@ def rss_kb(pid: int) -> int:
     return 0
 
 
-def watchers(topic: str, count: int, total_events: int) -> dict[str, object]:
+def watchers(
+    topic: str, count: int, total_events: int, groups: dict[str, str] | None = None
+) -> dict[str, object]:
     """Run ``count`` watchers of RUN from the start; sample their progress and RSS."""
     ports = [free_port() for _ in range(count)]
     env = {**os.environ, "CANARY_KAFKA__COMPARE_TOPIC": topic}
@@ -135,6 +174,11 @@ def watchers(topic: str, count: int, total_events: int) -> dict[str, object]:
                 "30",
                 "--metrics-port",
                 str(port),
+                *(
+                    ["--legacy-group", groups["legacy"], "--ring-group", groups["ring"]]
+                    if groups
+                    else []
+                ),
                 "--format",
                 "json",
                 "--out",
@@ -185,14 +229,40 @@ def watchers(topic: str, count: int, total_events: int) -> dict[str, object]:
     }
 
 
+def live(bootstrap: str, records: int, lag: int) -> None:
+    topic = f"bench.watch-live-{uuid.uuid4().hex[:8]}"
+    source = f"{topic}.src"
+    probe = client.probe(bootstrap)
+    admin.ensure_topic(probe, bootstrap, topic, PARTITIONS)
+    admin.ensure_topic(probe, bootstrap, source, PARTITIONS)
+    commits = PathCommits(bootstrap, source, topic)
+    producer = threading.Thread(
+        target=produce, args=(bootstrap, topic, records, lag, commits, source), daemon=True
+    )
+    producer.start()
+    figures = watchers(topic, 1, 2 * records, commits.groups)
+    producer.join()
+    commits.close()
+    print(json.dumps({"mode": "live", **figures}), flush=True)
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--records", type=int, default=10_000_000)
     parser.add_argument("--lag", type=int, default=100_000)
     parser.add_argument("--topic", default=None)
     parser.add_argument("--skip-two", action="store_true")
+    parser.add_argument(
+        "--live",
+        action="store_true",
+        help="produce while one watcher runs, committing both paths' positions as it "
+        "goes (memory of a live release; the rate is then the producer's)",
+    )
     args = parser.parse_args()
     bootstrap = load_settings().kafka.bootstrap
+    if args.live:
+        live(bootstrap, args.records, args.lag)
+        return
     topic = args.topic or f"bench.watch-{uuid.uuid4().hex[:8]}"
     if args.topic is None:
         admin.ensure_topic(client.probe(bootstrap), bootstrap, topic, PARTITIONS)
