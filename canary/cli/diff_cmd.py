@@ -10,6 +10,7 @@ import click
 
 from canary.cli.context import progress_printer, settings
 from canary.cli.output import emit, report_options
+from canary.core.report import as_json
 from canary.core.verdict import require_pass
 from canary.diff.run import diff_stream
 from canary.tables.run import diff_tables
@@ -88,7 +89,7 @@ def stream(
         progress=(lambda seen, _ours: show(seen)) if show else None,
     )
     emit(report, fmt, out)
-    require_pass(report.as_json())
+    require_pass(as_json(report))
 
 
 def _names(value: str | None) -> list[str] | None:

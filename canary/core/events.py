@@ -305,9 +305,10 @@ def _value_problem(obj: dict[str, Any]) -> str | None:
             len(obj["sum"]) != 32 or bool(obj["sum"].strip(_HEX_DIGITS)),
             f"field 'sum' must be 32 lowercase hex chars, got {obj['sum'][:40]!r}",
         ),
+        (src["p"] < 0, f"field 'src.p' must not be negative, got {src['p']}"),
         (
-            not 0 <= src["p"] <= MAX_PARTITION,
-            f"field 'src.p' must be a partition number (0 to {MAX_PARTITION}), got {src['p']}",
+            src["p"] > MAX_PARTITION,
+            f"field 'src.p' must be a partition number (at most {MAX_PARTITION}), got {src['p']}",
         ),
         (src["o"] < 0, f"field 'src.o' must not be negative, got {src['o']}"),
         (not math.isfinite(obj["at"]), f"field 'at' must be finite, got {obj['at']!r}"),

@@ -128,7 +128,7 @@ class Lane:
         need = (index >> 3) + 1
         if need - len(self.bits) > _REACH >> 3:
             return False
-        self.bits.extend(bytes(need - len(self.bits) + len(self.bits) // 2 + 64))
+        self.bits.extend(bytes(need - len(self.bits) + min(len(self.bits) // 2, 1 << 16) + 64))
         return True
 
     def raise_floor(self, offset: int) -> None:

@@ -31,14 +31,15 @@ def run_job(
 def _stream(
     settings: Settings, job: ScheduledJob, progress: StreamProgress | None
 ) -> dict[str, Any]:
-    from canary.diff.run import diff_stream  # noqa: PLC0415 - imported when a job runs
+    from canary.core.report import as_json  # noqa: PLC0415 - imported when a job runs
+    from canary.diff.run import diff_stream  # noqa: PLC0415
 
     if job.run_id is None:  # excluded by ScheduledJob's validation
         raise ValueError(f"stream job {job.name!r} has no run_id")
     if job.compare_topic is not None:
         kafka = settings.kafka.model_copy(update={"compare_topic": job.compare_topic})
         settings = settings.model_copy(update={"kafka": kafka})
-    return diff_stream(
+    report = diff_stream(
         settings,
         run_id=job.run_id,
         grace=job.grace,
@@ -46,7 +47,8 @@ def _stream(
         progress=progress,
         drill_down=job.drill_down is not False,
         store=True,
-    ).as_json()
+    )
+    return as_json(report)
 
 
 def _tables(settings: Settings, job: ScheduledJob) -> dict[str, Any]:

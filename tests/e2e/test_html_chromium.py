@@ -68,7 +68,7 @@ def _report() -> dict[str, Any]:
             add("ring", offset, rng.lognormvariate(2.3, 0.6), digest)
     report = stream_report(
         "rep-e2e", "r-e2e", join.result(), Thresholds(max_p99_gap_ms=5), "2024-05-01T12:00:00Z"
-    )
+    ).as_json()
     report["samples"]["mismatched"][0]["key"] = "<script>alert(1)</script>"
     return report
 

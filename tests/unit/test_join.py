@@ -14,6 +14,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+import numpy as np
 import orjson
 import pytest
 from hypothesis import given, settings
@@ -21,7 +22,10 @@ from hypothesis import strategies as st
 
 from canary.core.events import CompareEvent, PathName, SourceCoord, encode_event
 from canary.core.join import Horizon, JoinResult, StreamJoin, merge
-from canary.diff.stream import _fold
+from canary.core.sketch import LatencySketch
+from canary.core.stats import nearest_rank
+from canary.diff.fold import fold as fold_messages
+from canary.testing import MemoryMessage
 
 RUN = "run-1"
 SUM_A = "a" * 32
@@ -123,6 +127,29 @@ def reference(events: Sequence[CompareEvent]) -> Expected:
     )
 
 
+def values(result: JoinResult) -> tuple[list[float], list[float]]:
+    """Each path's latencies, for results with at most one record a path: a sketch keeps
+    the exact minimum and maximum, so a single value comes back exactly."""
+    found: list[list[float]] = []
+    for sketch in result.sketches:
+        assert sketch.count <= 1
+        found.append([sketch.maximum] if sketch.count else [])
+    return found[0], found[1]
+
+
+def assert_close(sketch: LatencySketch, exact: list[float]) -> None:
+    """Count, maximum exact; percentiles within 1 % (or 0.1 ms) of nearest rank."""
+    assert sketch.count == len(exact)
+    if not exact:
+        return
+    ordered = np.sort(np.asarray(exact))
+    summary = sketch.summary()
+    assert summary.max == ordered[-1]
+    for name, percentile in (("p50", 50.0), ("p95", 95.0), ("p99", 99.0), ("p999", 99.9)):
+        want = nearest_rank(ordered, percentile)
+        assert abs(getattr(summary, name) - want) <= max(0.01 * abs(want), 0.1), name
+
+
 def assert_agrees(result: JoinResult, expected: Expected, cap: int) -> None:
     assert result.records == expected.records
     assert result.matched == expected.matched
@@ -130,7 +157,8 @@ def assert_agrees(result: JoinResult, expected: Expected, cap: int) -> None:
     assert result.missing_in_ring == len(expected.missing_in_ring)
     assert result.missing_in_legacy == len(expected.missing_in_legacy)
     assert result.duplicates == expected.duplicates
-    assert (sorted(result.latencies[0]), sorted(result.latencies[1])) == expected.latencies
+    for sketch, exact in zip(result.sketches, expected.latencies, strict=True):
+        assert_close(sketch, exact)
     assert sorted(result.paired) == expected.paired
     for samples, coords in (
         (result.mismatched_samples, expected.mismatched),
@@ -198,7 +226,7 @@ def test_duplicate_before_the_pair_keeps_the_first_sum_and_latency() -> None:
     assert (result.matched, result.mismatched) == (1, 0)
     assert result.duplicates == (1, 0)
     assert result.records == (1, 1)
-    assert result.latencies == ([3.0], [4.0])
+    assert values(result) == ([3.0], [4.0])
     assert result.paired == [(3.0, 4.0)]
 
 
@@ -217,7 +245,7 @@ def test_first_sum_decides_even_when_the_duplicate_would_match() -> None:
         SUM_A,
         SUM_B,
     )
-    assert result.latencies == ([9.0], [1.0])
+    assert values(result) == ([9.0], [1.0])
 
 
 @pytest.mark.parametrize("path", ["legacy", "ring"])
@@ -234,7 +262,7 @@ def test_redelivery_after_the_match_is_a_duplicate_not_a_mismatch(path: PathName
     assert (result.matched, result.mismatched) == (1, 0)
     assert result.duplicates == ((2, 0) if path == "legacy" else (0, 2))
     assert result.records == (1, 1)
-    assert result.latencies == ([10.0], [2.0])
+    assert values(result) == ([10.0], [2.0])
     assert result.paired == [(10.0, 2.0)]
 
 
@@ -244,7 +272,7 @@ def test_duplicates_of_a_record_missing_on_the_other_side() -> None:
     assert result.missing_in_ring == 1
     assert result.duplicates == (1, 0)
     assert result.records == (1, 0)
-    assert result.latencies == ([5.0], [])
+    assert values(result) == ([5.0], [])
     assert result.missing_in_ring_samples[0].legacy_sum == SUM_A
 
 
@@ -293,7 +321,7 @@ def test_empty_join() -> None:
     result = StreamJoin(RUN).result()
     assert result.records == (0, 0)
     assert result.matched == result.mismatched == result.invalid == 0
-    assert result.latencies == ([], [])
+    assert values(result) == ([], [])
 
 
 def test_unpaired_counts_records_still_waiting() -> None:
@@ -328,7 +356,7 @@ def test_a_lone_event_younger_than_grace_is_pending_not_missing() -> None:
     ]
     assert result.missing_in_ring_samples == result.missing_in_legacy_samples == []
     assert result.records == (1, 1)  # still records of their path, with their latency
-    assert result.latencies == ([5.0], [5.0])
+    assert values(result) == ([5.0], [5.0])
     assert result.horizon == at_horizon(3)
 
 
@@ -364,8 +392,11 @@ def test_merge_adds_up_pending_records_and_keeps_the_horizon() -> None:
     horizon = at_horizon(3)
     young = [event(("t", 0, o), "legacy") for o in range(3)]
     old = [event(("t", 1, 0), "ring", latency=-60_000.0)]
-    parts = [fold(young[:2], 2, horizon), fold([young[2], *old], 2, horizon)]
-    merged = merge(parts, 2)
+    joins = [StreamJoin(RUN, max_samples=2), StreamJoin(RUN, max_samples=2)]
+    for join, items in zip(joins, (young[:2], [young[2], *old]), strict=True):
+        for item in items:
+            join.add(item)
+    merged = merge([join.snapshot(horizon) for join in joins], 2).result()
     assert (merged.pending_in_ring, merged.missing_in_legacy) == (3, 1)
     assert coords_of(merged.pending_in_ring_samples) == [("t", 0, 0), ("t", 0, 1)]
     assert merged.horizon == horizon
@@ -393,7 +424,7 @@ def test_fold_counts_invalid_values_and_skips_other_runs() -> None:
     ]
     marker = b'"run":' + orjson.dumps(RUN)
     for raw in [good, other_run, prefix_run, reordered_other, reordered_ours, *invalid]:
-        _fold(raw, marker, RUN, join)
+        fold_messages([MemoryMessage(raw, None, ("cmp", 0, 0))], marker, RUN, join)
     result = join.result()
     assert result.invalid == len(invalid)
     assert join.events == 2
@@ -501,7 +532,10 @@ def _normal(result: JoinResult) -> dict[str, Any]:
             "invalid",
         )
     }
-    body["latencies"] = tuple(sorted(values) for values in result.latencies)
+    body["latencies"] = tuple(
+        {k: round(v, 6) for k, v in sketch.summary().as_json().items()}
+        for sketch in result.sketches
+    )
     body["paired"] = sorted(result.paired)
     for name in ("mismatched_samples", "missing_in_ring_samples", "missing_in_legacy_samples"):
         body[name] = [s.as_json() for s in getattr(result, name)]

@@ -337,7 +337,9 @@ def test_report_built_by_the_core() -> None:
                 _event("ring", offset, 4.0 + offset % 3, "f" * 32 if offset == 3 else "0" * 32)
             )
     join.add(_event("ring", 30, 6.0))  # missing in legacy
-    report = stream_report("rep-1", "r1", join.result(), Thresholds(), "2024-05-01T00:00:00Z")
+    report = stream_report(
+        "rep-1", "r1", join.result(), Thresholds(), "2024-05-01T00:00:00Z"
+    ).as_json()
     page = parse(render(report))
     assert page.find("section", class_="verdict fail")
     for path in ("legacy", "ring"):

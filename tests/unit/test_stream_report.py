@@ -23,7 +23,7 @@ def _join() -> StreamJoin:
 
 def test_pending_records_are_reported_by_the_path_still_to_write_them() -> None:
     horizon = Horizon(as_of_ms=TS + 1500.0, grace_ms=5000.0)
-    report = stream_report("rep", "r1", _join().result(horizon), Thresholds(), "now")
+    report = stream_report("rep", "r1", _join().result(horizon), Thresholds(), "now").as_json()
     assert report["verdict"] == "pass", report["reasons"]
     assert (report["matched"], report["missing_in_ring"], report["missing_in_legacy"]) == (1, 0, 0)
     assert report["pending"] == {
@@ -38,7 +38,7 @@ def test_pending_records_are_reported_by_the_path_still_to_write_them() -> None:
 
 
 def test_a_read_that_waited_has_nothing_pending() -> None:
-    report = stream_report("rep", "r1", _join().result(), Thresholds(), "now")
+    report = stream_report("rep", "r1", _join().result(), Thresholds(), "now").as_json()
     assert report["verdict"] == "fail"
     assert (report["missing_in_ring"], report["missing_in_legacy"]) == (1, 1)
     assert report["pending"] == {

@@ -9,6 +9,7 @@ import re
 import pytest
 
 from canary.core.join import JoinResult
+from canary.core.sketch import LatencySketch
 from canary.core.stats import Paired
 from canary.core.verdict import Thresholds, failure, judge, require_pass
 from canary.errors import EXIT_FAILED, VerificationFailed
@@ -34,8 +35,9 @@ def result(**counts: object) -> JoinResult:
         "missing_in_legacy": 0,
         "duplicates": (0, 0),
         "invalid": 0,
-        "latencies": ([], []),
+        "sketches": (LatencySketch(), LatencySketch()),
         "paired": [],
+        "paired_count": 0,
         "mismatched_samples": [],
         "missing_in_ring_samples": [],
         "missing_in_legacy_samples": [],
