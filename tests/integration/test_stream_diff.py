@@ -251,7 +251,10 @@ def check_report(report: dict[str, Any], run_id: str, expected: Expected) -> Non
                 latency[path][name],
                 exact[path][name],
             )
-    assert close_enough(latency["p99_gap"], exact["ring"]["p99"] - exact["legacy"]["p99"])
+    # The gap is a difference of two percentiles, each within 1 % (or 0.1 ms): so is it.
+    gap_error = abs(latency["p99_gap"] - (exact["ring"]["p99"] - exact["legacy"]["p99"]))
+    allowed = sum(max(0.01 * abs(exact[path]["p99"]), 0.1) for path in ("legacy", "ring"))
+    assert gap_error <= allowed
     assert latency["p99_gap"] == pytest.approx(latency["ring"]["p99"] - latency["legacy"]["p99"])
     for label in ("mismatched", "missing_in_ring", "missing_in_legacy"):
         wanted = [expected.sample(coord, label) for coord in classes[label][:SAMPLES]]
