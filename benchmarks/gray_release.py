@@ -64,13 +64,22 @@ def main() -> None:
     count = int(args.minutes * 60 * args.rate)
     # The topics first, so that every member subscribes to something that exists.
     subprocess.run([*canary, "produce", "--count", "1", "--rate", "0"], env=env, check=True)  # noqa: S603
+    logs = Path(f".state/gray-{tag}")
+    logs.mkdir(parents=True, exist_ok=True)
+    commands = {
+        "legacy": [*canary, "run", "legacy", "--run-id", run],
+        "ring": [*canary, "run", "ring", "--run-id", run],
+        "watch": [*canary, "watch", "--run-id", run, "--window", "60", "--format", "json"],
+    }
     processes = {
-        name: subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)  # noqa: S603
-        for name, command in (
-            ("legacy", [*canary, "run", "legacy", "--run-id", run]),
-            ("ring", [*canary, "run", "ring", "--run-id", run]),
-            ("watch", [*canary, "watch", "--run-id", run, "--window", "60", "--format", "json"]),
+        name: subprocess.Popen(  # noqa: S603 - our own command
+            command,
+            env=env,
+            stdout=subprocess.PIPE if name == "watch" else subprocess.DEVNULL,
+            stderr=(logs / f"{name}.log").open("w"),
+            text=True,
         )
+        for name, command in commands.items()
     }
     time.sleep(5)
     started = time.monotonic()
