@@ -2,8 +2,9 @@
 
 Starts `canary run legacy` and `canary run ring` on a fresh source topic and compare
 topic (tables of their own), `canary watch --window 60` on the run, and `canary produce`
-at a paced RATE. Every 10 s it samples each process's RSS. At the end it stops the
-producer, lets the paths go idle, ends the watcher with SIGTERM, and prints:
+at a paced RATE. Every 10 s it samples each process's RSS. The paths end on their own
+once caught up and idle (`--until-idle 20`); then the watcher gets SIGTERM, and the
+script prints:
 
 - per process, RSS at minute 2 and the highest RSS from minute 2 to the end (the goal:
   within 10 %);
@@ -62,13 +63,14 @@ def main() -> None:
     }
     canary = [sys.executable, "-m", "canary"]
     count = int(args.minutes * 60 * args.rate)
-    # The topics first, so that every member subscribes to something that exists.
+    # The tables and topics first, so that every member finds what it needs.
+    subprocess.run([*canary, "db", "init"], env=env, check=True)  # noqa: S603
     subprocess.run([*canary, "produce", "--count", "1", "--rate", "0"], env=env, check=True)  # noqa: S603
     logs = Path(f".state/gray-{tag}")
     logs.mkdir(parents=True, exist_ok=True)
     commands = {
-        "legacy": [*canary, "run", "legacy", "--run-id", run],
-        "ring": [*canary, "run", "ring", "--run-id", run],
+        "legacy": [*canary, "run", "legacy", "--run-id", run, "--until-idle", "20"],
+        "ring": [*canary, "run", "ring", "--run-id", run, "--until-idle", "20"],
         "watch": [*canary, "watch", "--run-id", run, "--window", "60", "--format", "json"],
     }
     processes = {
@@ -89,15 +91,13 @@ def main() -> None:
         stdout=subprocess.DEVNULL,
     )
     samples: dict[str, list[tuple[float, float]]] = {name: [] for name in processes}
-    while producer.poll() is None:
+    # Until both paths have caught up with everything produced and gone idle.
+    while any(processes[name].poll() is None for name in ("legacy", "ring")):
         time.sleep(SAMPLE_S)
         minute = (time.monotonic() - started) / 60
         for name, process in processes.items():
             samples[name].append((minute, rss_mb(process.pid)))
-    for name in ("legacy", "ring"):
-        processes[name].send_signal(signal.SIGTERM)
-    for name in ("legacy", "ring"):
-        processes[name].wait(120)
+    producer.wait()
     time.sleep(10)  # the watcher reads the last events
     processes["watch"].send_signal(signal.SIGTERM)
     out, _ = processes["watch"].communicate(timeout=120)

@@ -203,36 +203,61 @@ def _from_object(obj: dict[str, Any]) -> EventFields:
     return (run, path, key, t, p, o, ts, digest, at)
 
 
-class WireSource(msgspec.Struct, gc=False):
+_INT64_MIN, _INT64_MAX = -(2**63), 2**63 - 1
+
+
+class WireSource(msgspec.Struct, gc=False, forbid_unknown_fields=True):
     t: str
     p: Annotated[int, msgspec.Meta(ge=0, le=MAX_PARTITION)]
-    o: Annotated[int, msgspec.Meta(ge=0)]
-    ts: int
+    # Bounded to int64 because msgspec decodes any integer, where orjson gives a float
+    # past 2**64 (rejected); 2**63 to 2**64 - 1 are left to the slow path.
+    o: Annotated[int, msgspec.Meta(ge=0, le=_INT64_MAX)]
+    ts: Annotated[int, msgspec.Meta(ge=_INT64_MIN, le=_INT64_MAX)]
 
 
-class WireEvent(msgspec.Struct, gc=False):
+class WireEvent(msgspec.Struct, gc=False, forbid_unknown_fields=True):
     """A version 1 event as msgspec decodes it: the same rules as ``decode_fields``
-    (exact JSON types, unknown fields ignored), checked in C. ``gc=False``: these
-    objects hold no references to containers, and hundreds of thousands of them a
-    second must not wake the cycle collector."""
+    (exact JSON types), checked in C. ``gc=False``: these objects hold no references
+    to containers, and hundreds of thousands of them a second must not wake the cycle
+    collector.
+
+    msgspec skips an unknown field without checking it (invalid UTF-8, a number out of
+    range, nesting past orjson's limit), so unknown fields are refused here and such an
+    event, which canary never writes, is decided by ``decode_fields``."""
 
     v: Literal[1]
     run: str
     path: Literal["legacy", "ring"]
     key: str
     src: WireSource
-    sum: Annotated[str, msgspec.Meta(pattern="^[0-9a-f]{32}$")]
+    sum: Annotated[str, msgspec.Meta(pattern=r"^[0-9a-f]{32}\Z")]  # "$" allows "\n"
     at: float
 
 
 _WIRE = msgspec.json.Decoder(WireEvent)
 WireError = (msgspec.ValidationError, msgspec.DecodeError, TypeError)
+# msgspec raises RecursionError for deep nesting, which orjson may accept (or reject)
+_FAST_ERRORS = (msgspec.ValidationError, msgspec.DecodeError, RecursionError)
 
 
 def decode_wire(raw: bytes) -> WireEvent:
-    """The fast decoder of the stream diff: raises one of ``WireError`` for anything
-    ``decode_fields`` rejects (which then says why)."""
-    return _WIRE.decode(raw)
+    """The fast decoder of the stream diff: accepts exactly what ``decode_fields``
+    accepts, and raises one of ``WireError`` for the rest (``decode_fields`` says why).
+
+    What msgspec refuses (an invalid event, or a valid one it is stricter about: unknown
+    fields, integers past int64, a field given twice and invalid the first time) goes
+    to ``decode_fields``: only for such rare events is the slow path taken."""
+    try:
+        return _WIRE.decode(raw)
+    except _FAST_ERRORS as exc:
+        fast = exc
+    try:
+        run, path, key, t, p, o, ts, digest, at = decode_fields(raw)
+    except InvalidEvent:
+        if isinstance(fast, RecursionError):
+            raise msgspec.DecodeError(str(fast)) from None
+        raise fast from None
+    return WireEvent(VERSION, run, path, key, WireSource(t, p, o, ts), digest, at)
 
 
 # Every value is checked by now, and a frozen dataclass's __init__ goes through

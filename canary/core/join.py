@@ -124,12 +124,26 @@ class Lane:
             grow = ((-index + 7) >> 3) + min(len(self.bits), _REACH >> 3) // 2
             self.bits[:0] = bytes(grow)
             self.base -= grow * 8
+            self._absorb()
             return True
         need = (index >> 3) + 1
         if need - len(self.bits) > _REACH >> 3:
             return False
         self.bits.extend(bytes(need - len(self.bits) + min(len(self.bits) // 2, 1 << 16) + 64))
+        self._absorb()
         return True
+
+    def _absorb(self) -> None:
+        """Move the far offsets the bitmap now covers into it: an offset is in ``far``
+        or in the bits, never looked for in the wrong one."""
+        if not self.far:
+            return
+        end = self.base + 8 * len(self.bits)
+        covered = {o for o in self.far if self.base <= o < end}
+        for offset in covered:
+            index = offset - self.base
+            self.bits[index >> 3] |= 1 << (index & 7)
+        self.far -= covered
 
     def raise_floor(self, offset: int) -> None:
         """Every offset below ``offset`` is now settled: its bits are no longer needed."""
@@ -140,6 +154,10 @@ class Lane:
         if cut > 0:
             del self.bits[:cut]
             self.base += cut * 8
+        if not self.bits:
+            # Nothing left to keep: start again at the floor, or a floor far past the
+            # old bits would leave every later offset out of reach, in ``far``.
+            self.base = offset - (offset & 7)
         if self.far:
             self.far = {o for o in self.far if o >= offset}
 
@@ -366,7 +384,6 @@ class PartitionJoin:
         """Raise the floors to ``commits``, which this partition has been read past, and
         judge missing every pending record the other path has committed past (and that
         waited longer than the grace period). Returns how many were judged missing."""
-        raised = False
         for path_name, offsets in commits.items():
             lanes = self.lanes[_PATH_INDEX[path_name]]
             for (topic, partition), offset in offsets.items():
@@ -377,10 +394,10 @@ class PartitionJoin:
                 lane = lanes.get(source)
                 if lane is None:
                     lane = lanes[source] = Lane(offset)
-                if offset > lane.floor:
-                    lane.raise_floor(offset)
-                    raised = True
-        if not raised or not self.pending:
+                lane.raise_floor(offset)
+        # Even when no floor rose: a record too young at the last settle may have come
+        # of age since (on an idle stream the commits stand still).
+        if not self.pending:
             return 0
         floors = tuple({s: lane.floor for s, lane in lanes.items()} for lanes in self.lanes)
         cutoff = now_ms - grace_ms

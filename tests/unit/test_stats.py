@@ -192,3 +192,23 @@ def test_bootstrap_does_not_depend_on_the_order_of_the_pairs(shuffle_seed: int) 
     shuffled = list(pairs)
     random.Random(shuffle_seed).shuffle(shuffled)
     assert paired(shuffled, seed=4) == paired(pairs, seed=4)
+
+
+def test_a_sample_of_a_larger_population_widens_nothing_but_scales_the_interval() -> None:
+    # The join hands over a uniform sample of the pairs and how many there were: the
+    # interval is that of the whole population, narrower than the sample's own.
+    pairs = _pairs(5_000, seed=31)
+    own = paired(pairs, seed=2)
+    scaled = paired(pairs, seed=2, population=500_000)
+    assert scaled.count == 500_000
+    assert (scaled.p99_gap, scaled.median_diff, scaled.ring_faster_share) == (
+        own.p99_gap,
+        own.median_diff,
+        own.ring_faster_share,
+    )
+    own_width = own.p99_gap_ci95[1] - own.p99_gap_ci95[0]
+    width = scaled.p99_gap_ci95[1] - scaled.p99_gap_ci95[0]
+    assert width == pytest.approx(own_width * (5_000 / 500_000) ** 0.5, rel=1e-9)
+    assert scaled.p99_gap_ci95[0] <= scaled.p99_gap <= scaled.p99_gap_ci95[1]
+    # a population smaller than the sample is the sample
+    assert paired(pairs, seed=2, population=10) == own
