@@ -26,7 +26,10 @@ from psycopg import sql
 from psycopg.types.json import Jsonb
 
 from canary.core.checkpoint import Claimed, Saved
+from canary.errors import ServiceUnavailable
 from sinks import postgres
+
+_NOT_CREATED = (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName)
 
 
 class CheckpointStore:
@@ -107,13 +110,19 @@ class CheckpointStore:
         return dict(rows)
 
     def states(self, run_id: str, topic: str) -> dict[int, tuple[int, bytes]]:
-        """(position, state) of every partition of the run with a checkpoint, read only."""
+        """(position, state) of every partition of the run with a checkpoint, read only:
+        a store no watcher has created yet (no schema, no table) holds none."""
         query = sql.SQL(
             "SELECT partition, position, state FROM {} WHERE run_id = %s AND topic = %s "
             "AND state IS NOT NULL"
         ).format(self._table)
-        with self._transaction() as connection:
-            rows = connection.execute(query, (run_id, topic)).fetchall()
+        try:
+            with self._transaction() as connection:
+                rows = connection.execute(query, (run_id, topic)).fetchall()
+        except ServiceUnavailable as exc:
+            if isinstance(exc.__cause__, _NOT_CREATED):
+                return {}
+            raise
         return {partition: (position, bytes(state)) for partition, position, state in rows}
 
     def forget(self, run_id: str, topic: str) -> None:

@@ -86,12 +86,13 @@ def _resumed(
     topic = settings.kafka.compare_topic
     store = CheckpointStore(postgres.Connector(settings.postgres), settings.postgres.report_schema)
     try:
-        store.ensure()
         saved = store.states(run_id, topic)
     finally:
         store.close()
+    if not saved:
+        return None
     partitions = {span.partition for span in watermarks(settings.kafka.bootstrap, topic)}
-    if not saved or not partitions <= set(saved):
+    if not partitions <= set(saved):
         return None
     join = StreamJoin(run_id, settings.diff.max_samples)
     try:

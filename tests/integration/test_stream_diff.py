@@ -28,12 +28,12 @@ import orjson
 import pytest
 from confluent_kafka.admin import AdminClient
 
-from canary.config import Settings
 from canary.core.events import CompareEvent, PathName, SourceCoord, encode_event
 from canary.kafka import admin, client
 from canary.kafka.producer import CheckedProducer
 from sinks import postgres
 from tests.services import Services
+from tests.stores import PrivateStore, private_store
 
 pytestmark = pytest.mark.integration
 
@@ -50,43 +50,14 @@ Coord = tuple[str, int, int]
 # --- the report store and topics of this module -------------------------------------------
 
 
-@dataclass(frozen=True)
-class Store:
-    settings: Settings
-    schema: str
-
-    def env(self, topic: str) -> dict[str, str]:
-        return {
-            **os.environ,
-            "CANARY_KAFKA__COMPARE_TOPIC": topic,
-            "CANARY_POSTGRES__REPORT_SCHEMA": self.schema,
-        }
+Store = PrivateStore
 
 
 @pytest.fixture(scope="module")
 def store(services: Services) -> Iterator[Store]:
     """A report store in a schema of its own (and throwaway sink tables beside it)."""
-    suffix = uuid.uuid4().hex[:10]
-    base = services.settings
-    settings = base.model_copy(
-        update={
-            "postgres": base.postgres.model_copy(
-                update={
-                    "report_schema": f"reports_{suffix}",
-                    "table": f"orders_{suffix}",
-                    "offsets_table": f"offsets_{suffix}",
-                }
-            )
-        }
-    )
-    with postgres.connect(settings.postgres) as connection:
-        postgres.init_schema(connection, settings.postgres)
-    yield Store(settings, settings.postgres.report_schema)
-    with postgres.connect(settings.postgres) as connection:
-        connection.execute(f"DROP SCHEMA IF EXISTS {settings.postgres.report_schema} CASCADE")
-        connection.execute(f"DROP TABLE IF EXISTS {settings.postgres.table}")
-        connection.execute(f"DROP TABLE IF EXISTS {settings.postgres.offsets_table}")
-        connection.commit()
+    with private_store(services, "reports") as fresh:
+        yield fresh
 
 
 @pytest.fixture(scope="module")
