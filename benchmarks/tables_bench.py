@@ -20,7 +20,7 @@ from typing import Any
 
 from canary.config import Settings, load_settings
 from canary.core import schema
-from canary.tables.run import diff_tables
+from canary.diff.tables.run import diff_tables
 from sinks import ddl, mysql, postgres
 
 MYSQL_TABLE = "bench_recon_m"

@@ -13,7 +13,7 @@ from canary.cli.output import emit, report_options
 from canary.core.report import as_json
 from canary.core.verdict import require_pass
 from canary.diff.run import diff_stream
-from canary.tables.run import diff_tables
+from canary.diff.tables.run import diff_tables
 
 
 @click.group()

@@ -52,7 +52,7 @@ def _stream(
 
 
 def _tables(settings: Settings, job: ScheduledJob) -> dict[str, Any]:
-    from canary.tables.run import diff_tables  # noqa: PLC0415 - imported when a job runs
+    from canary.diff.tables.run import diff_tables  # noqa: PLC0415 - imported when a job runs
 
     if job.table is None:  # excluded by ScheduledJob's validation
         raise ValueError(f"tables job {job.name!r} has no table")

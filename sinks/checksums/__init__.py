@@ -3,7 +3,7 @@
 :mod:`~sinks.checksums.text` states the normalized row text and hash that both engines
 must agree on; :mod:`~sinks.checksums.model` holds the types and the ``Queries`` port;
 :mod:`~sinks.checksums.mysql` and :mod:`~sinks.checksums.postgres` build that text in
-each engine's SQL. The names below are the ones ``canary.tables`` uses.
+each engine's SQL. The names below are the ones ``canary.diff.tables`` uses.
 """
 
 from sinks.checksums.model import (

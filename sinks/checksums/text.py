@@ -24,7 +24,7 @@ and the columns whose texts can differ for equal meanings (JSON: MariaDB keeps t
 as written, JSONB reorders keys; floats: each engine prints its own shortest form;
 columns with a tolerance). A loose text is still injective on each side, so equal loose
 sums prove equal values; unequal ones only tell the caller to compare those columns row
-by row (``canary.tables``).
+by row (``canary.diff.tables``).
 
 Keys are compared and ordered as bytes of their UTF-8 text (code point order, like
 Python ``str``): ``CAST(CONVERT(k USING utf8mb4) AS BINARY)`` in MySQL unless the

@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from canary.config import Settings, TableRule, ToleranceSettings
+from canary.diff.tables.run import diff_tables
 from canary.errors import UsageError
-from canary.tables.run import diff_tables
 from sinks import mysql, postgres
 from tests.services import Services
 

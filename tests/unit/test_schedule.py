@@ -261,9 +261,9 @@ def test_a_tables_job_runs_the_tables_diff_with_its_options(
         calls.append(options)
         return {"id": "tables-orders-1", "verdict": "fail"}
 
-    module = types.ModuleType("canary.tables.run")
+    module = types.ModuleType("canary.diff.tables.run")
     module.diff_tables = fake_diff_tables  # type: ignore[attr-defined]
-    monkeypatch.setitem(sys.modules, "canary.tables.run", module)
+    monkeypatch.setitem(sys.modules, "canary.diff.tables.run", module)
     job = tables_job(
         mysql_table="m", pg_table="p", key=["a", "b"], max_samples=5, recheck=False, older_than=60
     )

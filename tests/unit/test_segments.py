@@ -27,9 +27,9 @@ from canary.core.segments import (
     value_cuts,
     walk,
 )
+from canary.diff.tables.columns import Column
+from canary.diff.tables.compare import RowComparer, _json_equal, merge
 from canary.errors import KeyOrderError
-from canary.tables.columns import Column
-from canary.tables.compare import RowComparer, _json_equal, merge
 from comparators.values import ColumnKind, Tolerance, equal
 from sinks.checksums import Field, Mode
 

@@ -20,8 +20,8 @@ from decimal import Decimal
 from typing import Any
 
 from canary.core.segments import Key
+from canary.diff.tables.columns import Column
 from canary.errors import KeyOrderError
-from canary.tables.columns import Column
 from comparators.values import compare_rows, equal
 
 Difference = dict[str, tuple[object, object]]

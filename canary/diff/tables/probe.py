@@ -14,8 +14,8 @@ from typing import Any
 
 from canary.config import Settings
 from canary.core.segments import Key, Range, Summary, sample_step, value_cuts
-from canary.tables.columns import Spec
-from canary.tables.compare import Outcome, RowComparer, merge
+from canary.diff.tables.columns import Spec
+from canary.diff.tables.compare import Outcome, RowComparer, merge
 from sinks import checksums, mysql, postgres
 
 

@@ -6,8 +6,8 @@ from dataclasses import dataclass
 from typing import Any
 
 from canary.core.segments import WalkStats
-from canary.tables.columns import Spec
-from canary.tables.tally import Tally
+from canary.diff.tables.columns import Spec
+from canary.diff.tables.tally import Tally
 
 
 @dataclass(frozen=True, slots=True)

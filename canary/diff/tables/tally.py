@@ -9,7 +9,7 @@ from collections.abc import Iterator, Sequence
 from typing import Any
 
 from canary.core.segments import Key
-from canary.tables.compare import Difference, Outcome
+from canary.diff.tables.compare import Difference, Outcome
 from comparators.causes import likely_cause, summarize
 from comparators.values import JsonValue, display
 

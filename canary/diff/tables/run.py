@@ -2,7 +2,7 @@
 
 The composition root of ``canary diff tables`` (and of scheduled tables jobs): it wires
 ``sinks.checksums`` (SQL), ``canary.core.segments`` (planning and the walk) and
-``canary.tables`` (row comparison, tally, report) together.
+``canary.diff.tables`` (row comparison, tally, report) together.
 """
 
 from __future__ import annotations
@@ -16,11 +16,11 @@ from typing import Any
 
 from canary.config import Settings, TableRule, TablesSettings
 from canary.core.segments import Range, WalkStats, split_at, value_cuts, walk
+from canary.diff.tables.columns import Spec, build_spec
+from canary.diff.tables.probe import TablesProbe
+from canary.diff.tables.report import Recheck, tables_report
+from canary.diff.tables.tally import Tally
 from canary.errors import UsageError
-from canary.tables.columns import Spec, build_spec
-from canary.tables.probe import TablesProbe
-from canary.tables.report import Recheck, tables_report
-from canary.tables.tally import Tally
 from sinks import checksums, mysql, postgres
 
 Progress = Callable[[str], None]
