@@ -147,6 +147,9 @@ def metrics_endpoint(
         server.close()
 
 
+LEGACY_PREFETCH_KB = 4 << 10
+
+
 def run_legacy(
     settings: Settings,
     *,
@@ -190,7 +193,12 @@ def run_legacy(
     slot = membership.claim(options.group, settings.legacy.static_member_id)
     try:
         log.info("legacy: member %s of group %s", slot.member_id or "(dynamic)", options.group)
-        extra = kafka_consumer.classic_settings(options.assignment_strategy)
+        extra = {
+            **kafka_consumer.classic_settings(options.assignment_strategy),
+            # librdkafka prefetches up to 64 MiB by default: a backlog would grow the
+            # process by that much while a one-row-at-a-time writer needs a few batches.
+            "queued.max.messages.kbytes": LEGACY_PREFETCH_KB,
+        }
         if slot.member_id:
             extra["group.instance.id"] = slot.member_id
         ports = LegacyPorts(

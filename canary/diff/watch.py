@@ -6,7 +6,9 @@ one). For each partition it owns, it keeps a ``PartitionJoin`` and:
 
 - every ``settle_s`` it reads what both paths' groups have committed, then the
   partition's end; once it has read that far it settles the join with those commits,
-  which judges the records one path will never write as missing, exactly;
+  which judges the records one path will never write as missing, exactly. Up to
+  ``_TARGETS`` such readings wait per partition, so a watcher far behind the topic's
+  end still cuts its lanes as it passes each one, not only when it reaches the end;
 - every ``checkpoint_s`` it saves every owned partition's state with its read position
   in one PostgreSQL transaction (``sinks.checkpoints``); a watcher started again, or a
   new owner after a rebalance, resumes there without re-reading the topic;
@@ -23,7 +25,7 @@ import logging
 import time
 from collections import deque
 from collections.abc import Callable, Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any, Protocol
 
@@ -44,6 +46,9 @@ from canary.diff.fold import fold, run_marker
 from canary.errors import TransientFault
 
 log = logging.getLogger(__name__)
+# Commit readings waiting per partition: a watcher behind by B events cuts its lanes
+# about every B / _TARGETS events instead of once at the end of the backlog.
+_TARGETS = 16
 Partition = tuple[str, int]
 BATCH = 10_000
 KEPT_WINDOWS = 1_000  # window reports carried in the final report
@@ -131,7 +136,8 @@ class _Owned:
     join: PartitionJoin
     epoch: int
     position: int
-    target: tuple[Commits, int] | None = None  # commits, and the end to read past first
+    # Commits, each with the end to read past before they apply; oldest first.
+    targets: deque[tuple[Commits, int]] = field(default_factory=deque)
 
 
 @dataclass(slots=True)
@@ -278,37 +284,34 @@ class Watcher:
                 owned.position = position
 
     def _settle(self) -> None:
-        """Take new commit snapshots where none is outstanding; apply those read past."""
+        """Apply the newest commits each partition has been read past; take a new reading
+        of the commits and the ends for every partition with events since the last."""
         if not self._owned:
             return
         now_ms = self._clock() * 1000
         grace_ms = self._options.grace_s * 1000
         for owned in self._owned.values():
-            if owned.target is not None and owned.position >= owned.target[1]:
-                owned.join.settle(owned.target[0], now_ms, grace_ms)
-                owned.target = None
-        fresh = [n for n, owned in self._owned.items() if owned.target is None]
-        if not fresh:
-            return
+            passed = None
+            while owned.targets and owned.position >= owned.targets[0][1]:
+                passed = owned.targets.popleft()[0]
+            if passed is not None:
+                owned.join.settle(passed, now_ms, grace_ms)
         topic = self._options.topic
         try:
             # The commits first, then the ends: every event acknowledged before those
             # commits is below these ends.
             commits = self._ports.commits.read()
-            ends = self._ports.consumer.end_offsets([(topic, n) for n in fresh])
+            ends = self._ports.consumer.end_offsets([(topic, n) for n in self._owned])
         except TransientFault as exc:
             log.warning("watch: cannot read where the paths stand yet (%s)", exc)
             return
         lag = 0
-        for number in fresh:
-            waiting = self._owned.get(number)
-            span = ends.get((topic, number))
-            if waiting is not None and span is not None:
-                waiting.target = (commits, span[1])
         for number, owned in self._owned.items():
             span = ends.get((topic, number))
-            if span is not None:
-                lag += max(0, span[1] - owned.position)
+            if span is None:
+                continue
+            lag += max(0, span[1] - owned.position)
+            queue_reading(owned.targets, (commits, span[1]))
         if self._ports.figures is not None:
             self._ports.figures.owned(len(self._owned), lag)
 
@@ -471,6 +474,21 @@ class Watcher:
                 log.warning("watch: checkpoints unavailable (%s); waiting", exc)
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)
+
+
+def queue_reading(targets: deque[tuple[Commits, int]], reading: tuple[Commits, int]) -> None:
+    """Add a commit reading (commits, the end read after them) to ``targets``, oldest
+    first, at most ``_TARGETS``. With nothing new since the last reading, the newer
+    commits replace it; when full, the reading whose neighbours stand closest goes, so
+    the rest stay spread over the backlog."""
+    if targets and targets[-1][1] >= reading[1]:
+        targets[-1] = reading
+        return
+    if len(targets) >= _TARGETS:
+        ends = [end for _, end in targets] + [reading[1]]
+        closest = min(range(1, len(targets)), key=lambda i: ends[i + 1] - ends[i - 1])
+        del targets[closest]
+    targets.append(reading)
 
 
 def _iso(moment: float) -> str:

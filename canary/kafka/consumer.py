@@ -92,13 +92,17 @@ def build(
     )
 
 
-# For readers of a whole topic (the diffs, the watchers): librdkafka's default fetch
-# sizes leave a Python reader waiting on the broker at a quarter of the rate these
-# allow, and its 64 MiB local queue is most of a watcher's memory.
+# For readers of a whole topic (the diffs, the watchers). The local queue is counted
+# per partition, so a large one costs its size times the partitions. A small one keeps a
+# reader fed only if the fetcher refills it at once: by default it backs off 1 s each
+# time the queue is full, which left a reader waiting at a quarter of its rate.
+# Measured on 20 M compare events: these read 207,000 events/s at 62 MB of RSS, where
+# 4 MiB fetches and a 16 MiB queue read 208,000 at 140 MB.
 BULK_READ: dict[str, Any] = {
-    "max.partition.fetch.bytes": 4 << 20,
-    "fetch.max.bytes": 16 << 20,
-    "queued.max.messages.kbytes": 16 << 10,
+    "max.partition.fetch.bytes": 1 << 20,
+    "fetch.max.bytes": 8 << 20,
+    "queued.max.messages.kbytes": 2 << 10,
+    "fetch.queue.backoff.ms": 5,
 }
 
 

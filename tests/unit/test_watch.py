@@ -3,6 +3,8 @@ checkpoints that resume exactly, fencing, windows and alerts on verdict changes.
 
 from __future__ import annotations
 
+import itertools
+from collections import deque
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -13,7 +15,7 @@ from canary.core.events import CompareEvent, PathName, SourceCoord, encode_event
 from canary.core.join import Commits
 from canary.core.message import SourceMessage
 from canary.core.verdict import Thresholds
-from canary.diff.watch import Listener, Watcher, WatchOptions, WatchPorts
+from canary.diff.watch import Listener, Watcher, WatchOptions, WatchPorts, queue_reading
 from canary.testing import MemoryMessage
 
 TOPIC = "cmp"
@@ -255,3 +257,49 @@ def test_alerts_follow_the_run_verdict_both_ways(digest: str | None) -> None:
     watch.run()
     expected: Mapping[str | None, list[str]] = {None: [], "e" * 32: ["fail"]}
     assert [a["state"] for a in alerts.sent] == expected[digest]
+
+
+def test_a_watcher_behind_the_end_judges_missing_as_it_passes_each_reading() -> None:
+    """The producer outruns the watcher (6 events a step, 3 read a step): a commit reading
+    applies as soon as its end is read past, not once the watcher reaches the topic's end."""
+    log, store, commits = Log(), Store(), PathCommits()
+    ends: list[int] = []
+
+    def produce(step: int) -> None:
+        for record in range(3 * step, 3 * step + 3):
+            log.append("legacy", record)
+            if record != 2:  # ring never writes record 2
+                log.append("ring", record)
+        log.release()
+        # The ring path commits ten steps behind what it has written.
+        commits.now["ring"] = {("orders", 0): max(0, 3 * step - 30)}
+        ends.append(log.released)
+
+    steps = [lambda s=step: produce(s) for step in range(20)] + [nothing] * 30
+    watch, reports, _ = watcher(log, store, commits, steps)
+    watch.run()
+    runs = [r for r in reports.saved if r.get("scope") == "run"]
+    first_past = next(s for s in range(20) if 3 * s - 30 > 2)  # ring's commit passes 2
+    # Iteration k has read min(3 (k + 1), what was released) events.
+    judged_at = next(k for k in range(len(runs)) if 3 * (k + 1) >= ends[first_past])
+    assert judged_at < 30 < len(runs)  # well before the watcher has read everything
+    assert runs[judged_at - 1]["missing_in_ring"] == 0
+    assert runs[judged_at]["missing_in_ring"] == 1
+    assert runs[judged_at]["samples"]["missing_in_ring"][0]["src"]["o"] == 2
+
+
+def test_queued_readings_stay_few_ordered_and_spread_over_the_backlog() -> None:
+    targets: deque[tuple[Commits, int]] = deque()
+    for end in range(1, 1001):
+        queue_reading(targets, ({"ring": {("orders", 0): end}}, end))
+    ends = [end for _, end in targets]
+    assert len(ends) == 16
+    assert ends[0] == 1
+    assert ends[-1] == 1000
+    assert ends == sorted(set(ends))
+    gaps = [b - a for a, b in itertools.pairwise(ends)]
+    assert max(gaps) <= 4 * 1000 / 16  # no stretch of the backlog without a reading
+    # Nothing new since the last reading: its commits are replaced, nothing is added.
+    queue_reading(targets, ({"ring": {("orders", 0): 5000}}, 1000))
+    assert len(targets) == 16
+    assert targets[-1][0]["ring"][("orders", 0)] == 5000
