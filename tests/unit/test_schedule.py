@@ -92,12 +92,12 @@ def write_config(tmp_path: Path, jobs_toml: str, name: str = "canary.toml") -> P
         (
             'kind = "tables"\ninterval = 5\ntable = "t"\nkey = ["id"]\nrun_id = "r"',
             "schedule.jobs.0",
-            "run_id is only for stream jobs",
+            "run_id is only for stream and verify jobs, and this is a tables job",
         ),
         (
             'kind = "stream"\ninterval = 5\nrun_id = "r"\ncolumns = ["a"]',
             "schedule.jobs.0",
-            "columns is only for tables jobs",
+            "columns is only for tables and verify jobs, and this is a stream job",
         ),
         ('kind = "stream"\ninterval = 0\nrun_id = "r"', "schedule.jobs.0.interval", "greater"),
         ('kind = "diff"\ninterval = 5\nrun_id = "r"', "schedule.jobs.0.kind", "tables"),
@@ -265,7 +265,16 @@ def test_a_tables_job_runs_the_tables_diff_with_its_options(
     module.diff_tables = fake_diff_tables  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "canary.diff.tables.run", module)
     job = tables_job(
-        mysql_table="m", pg_table="p", key=["a", "b"], max_samples=5, recheck=False, older_than=60
+        mysql_table="m",
+        pg_table="p",
+        key=["a", "b"],
+        max_samples=5,
+        recheck=False,
+        older_than=60,
+        consistent=True,
+        topic="orders.v2",
+        legacy_group="lg",
+        ring_group="rg",
     )
     assert execute.run_job(with_jobs(), job)["verdict"] == "fail"
     execute.run_job(with_jobs(), tables_job())
@@ -279,6 +288,10 @@ def test_a_tables_job_runs_the_tables_diff_with_its_options(
             "max_samples": 5,
             "older_than": 60,
             "recheck": False,
+            "consistent": True,
+            "topic": "orders.v2",
+            "legacy_group": "lg",
+            "ring_group": "rg",
             "store": True,
         },
         {
@@ -290,6 +303,10 @@ def test_a_tables_job_runs_the_tables_diff_with_its_options(
             "max_samples": None,
             "older_than": None,
             "recheck": None,
+            "consistent": False,
+            "topic": None,
+            "legacy_group": None,
+            "ring_group": None,
             "store": True,
         },
     ]
