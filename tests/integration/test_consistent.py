@@ -212,10 +212,9 @@ def test_a_path_stopped_halfway_passes_at_the_cut_with_the_rest_in_flight(
     assert "'nobody-commits-here'" in nobody.stderr
 
 
-def test_a_row_changed_by_hand_below_the_cut_fails_naming_its_key_and_column(
-    release: Release,
-) -> None:
-    _stop_ring_halfway(release)
+def _tamper_below_the_cut(release: Release) -> tuple[dict[str, int], set[int], int, int]:
+    """Change the status of one PostgreSQL row that is below the cut on both sides; the
+    cut, the keys in flight, that key and its partition."""
     legacy, ring = release.commits()
     cut = _cut(legacy, ring, release.settings.kafka.partitions)
     mine, theirs = release.sources()
@@ -228,6 +227,14 @@ def test_a_row_changed_by_hand_below_the_cut_fails_naming_its_key_and_column(
             f"UPDATE {release.table} SET status = 'tampered' WHERE {KEY} = %s",  # type: ignore[arg-type]
             (victim,),
         )
+    return cut, flying, victim, mine[victim][0]
+
+
+def test_a_row_changed_by_hand_below_the_cut_fails_naming_its_key_and_column(
+    release: Release,
+) -> None:
+    _stop_ring_halfway(release)
+    _, flying, victim, _ = _tamper_below_the_cut(release)
 
     code, report = release.consistent()
     assert code == 1
@@ -245,17 +252,7 @@ def test_a_difference_that_moves_past_the_cut_before_the_recheck_is_in_flight(
     release: Release,
 ) -> None:
     _stop_ring_halfway(release)
-    legacy, ring = release.commits()
-    cut = _cut(legacy, ring, release.settings.kafka.partitions)
-    mine, theirs = release.sources()
-    flying = _in_flight(mine, theirs, cut)
-    victim = sorted(set(mine) & set(theirs) - flying)[0]
-    partition = mine[victim][0]
-    with postgres.connect(release.settings.postgres) as connection:
-        connection.execute(
-            f"UPDATE {release.table} SET status = 'tampered' WHERE {KEY} = %s",  # type: ignore[arg-type]
-            (victim,),
-        )
+    cut, flying, victim, partition = _tamper_below_the_cut(release)
     moved: list[str] = []
 
     def meanwhile(line: str) -> None:
