@@ -166,9 +166,10 @@ def tables(report: dict[str, Any]) -> str:
         lines.append(f"only rows older than {report['older_than']:g} s")
     recheck = report.get("recheck") or {}
     if recheck.get("enabled") and recheck.get("candidates"):
+        moved = " (or past the cut)" if "cut" in report else ""
         note = recheck.get("skipped") or (
-            f"{recheck['cleared']:,} of {recheck['candidates']:,} differing rows were equal "
-            f"when read again after {recheck['delay_s']:g} s"
+            f"{recheck['cleared']:,} of {recheck['candidates']:,} differing rows were equal"
+            f"{moved} when read again after {recheck['delay_s']:g} s"
         )
         lines.append(f"recheck: {note}")
     stats = report.get("stats") or {}

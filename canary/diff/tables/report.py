@@ -27,7 +27,7 @@ class Recheck:
     enabled: bool
     delay_s: float
     candidates: int = 0  # differing keys found by the first pass
-    cleared: int = 0  # of those, keys equal (or gone from both sides) on the second read
+    cleared: int = 0  # of those, equal (gone from both, or past the cut) on the second read
     skipped: str | None = None  # why the recheck did not run although enabled
 
     def as_json(self) -> dict[str, Any]:
