@@ -125,7 +125,7 @@ def run(settings: Settings, label: str, columns: list[str] | None = None) -> dic
         key=["order_id"],
         columns=columns,
         store=False,
-    )
+    ).as_json()
     seconds = time.monotonic() - started
     rows = max(report["rows"]["mysql"], report["rows"]["postgres"])
     stats = report["stats"]

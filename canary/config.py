@@ -195,17 +195,20 @@ class TablesSettings(_Section):
 
 
 class ScheduledJob(_Section):
-    """One scheduled diff: ``kind`` "tables" or "stream", on an interval or a cron line.
+    """One scheduled check: ``kind`` "tables", "stream" or "verify", on an interval or a
+    cron line.
 
     A job has exactly one of ``interval`` (seconds) and ``cron`` (a five-field crontab
     line, parsed by ``canary.schedule`` when the schedule is built). A tables job needs
-    ``table`` and ``key``; a stream job needs ``run_id``. The fields of the other kind
-    are rejected rather than ignored. Unset options fall back to ``[diff]``, ``[tables]``
-    and ``[kafka]``.
+    ``table`` and ``key``; a stream job needs ``run_id``; a verify job (``canary
+    verify``: both, the tables consistent) needs ``run_id`` and takes the fields of both
+    (its tables default to ``mysql.table``/``postgres.table`` by ``order_id``). Fields of
+    another kind are rejected rather than ignored. Unset options fall back to
+    ``[diff]``, ``[tables]``, ``[kafka]``, ``[legacy]`` and ``[ring]``.
     """
 
     name: Annotated[str, Field(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
-    kind: Literal["tables", "stream"]
+    kind: Literal["tables", "stream", "verify"]
     interval: Annotated[float, Field(gt=0)] | None = None
     cron: Annotated[str | None, Field(validate_default=True)] = None
     # tables jobs
@@ -217,6 +220,11 @@ class ScheduledJob(_Section):
     max_samples: Annotated[int, Field(ge=0, le=10_000)] | None = None
     recheck: bool | None = None
     older_than: Annotated[float, Field(ge=0)] | None = None
+    # tables jobs (``--consistent``) and verify jobs: whose commits make the cut
+    consistent: bool | None = None
+    topic: Annotated[str, Field(pattern=r"^[A-Za-z0-9._-]{1,249}$")] | None = None
+    legacy_group: str | None = None
+    ring_group: str | None = None
     # stream jobs
     run_id: Annotated[str | None, Field(validate_default=True)] = None
     grace: Annotated[float, Field(ge=0)] | None = None
@@ -248,12 +256,13 @@ class ScheduledJob(_Section):
     @field_validator("table", "run_id")
     @classmethod
     def _required_for_kind(cls, value: str | None, info: ValidationInfo) -> str | None:
-        needed_by = "tables" if info.field_name == "table" else "stream"
-        if value is None and info.data.get("kind") == needed_by:
+        needed_by = ("tables",) if info.field_name == "table" else ("stream", "verify")
+        kind = info.data.get("kind")
+        if value is None and kind in needed_by:
             raise PydanticCustomError(
                 "schedule_required",
                 "a {kind} job needs {field}",
-                {"kind": needed_by, "field": info.field_name},
+                {"kind": kind, "field": info.field_name},
             )
         if value is not None and not value.strip():
             raise PydanticCustomError("schedule_empty", "must not be empty")
@@ -270,25 +279,40 @@ class ScheduledJob(_Section):
 
     @model_validator(mode="after")
     def _no_fields_of_the_other_kind(self) -> ScheduledJob:
-        other = _STREAM_JOB_FIELDS if self.kind == "tables" else _TABLES_JOB_FIELDS
-        stray = sorted(other & self.model_fields_set)
+        stray = sorted(self.model_fields_set - _COMMON_JOB_FIELDS - _JOB_FIELDS[self.kind])
         if stray:
+            kinds = [kind for kind, fields in _JOB_FIELDS.items() if set(stray) <= fields]
             raise PydanticCustomError(
                 "schedule_kind",
                 "{fields} only for {other} jobs, and this is a {kind} job",
                 {
                     "fields": ", ".join(stray) + (" are" if len(stray) > 1 else " is"),
-                    "other": "stream" if self.kind == "tables" else "tables",
+                    "other": " and ".join(kinds) or "other",
                     "kind": self.kind,
                 },
             )
+        if self.kind == "tables" and not self.consistent:
+            cut = sorted(_CUT_JOB_FIELDS & self.model_fields_set)
+            if cut:
+                raise PydanticCustomError(
+                    "schedule_kind",
+                    "{fields} only with consistent = true",
+                    {"fields": ", ".join(cut) + (" go" if len(cut) > 1 else " goes")},
+                )
         return self
 
 
+_COMMON_JOB_FIELDS = frozenset({"name", "kind", "interval", "cron"})
 _TABLES_JOB_FIELDS = frozenset(
     {"table", "mysql_table", "pg_table", "key", "columns", "max_samples", "recheck", "older_than"}
 )
+_CUT_JOB_FIELDS = frozenset({"topic", "legacy_group", "ring_group"})
 _STREAM_JOB_FIELDS = frozenset({"run_id", "grace", "until_idle", "compare_topic", "drill_down"})
+_JOB_FIELDS = {
+    "tables": _TABLES_JOB_FIELDS | _CUT_JOB_FIELDS | {"consistent"},
+    "stream": _STREAM_JOB_FIELDS,
+    "verify": _TABLES_JOB_FIELDS | _CUT_JOB_FIELDS | _STREAM_JOB_FIELDS,
+}
 
 
 class ScheduleSettings(_Section):

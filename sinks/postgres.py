@@ -320,6 +320,16 @@ def stored_offsets(
     return {int(p): int(o) for p, o in found}
 
 
+def committed_offsets(settings: PostgresSettings, group: str, topic: str) -> dict[int, int] | None:
+    """Like ``stored_offsets`` in ``settings.offsets_table``, on a connection of its own;
+    None when that table does not exist (no ring path has ever written here)."""
+    with connect(settings) as connection, translated(settings):
+        try:
+            return stored_offsets(connection, settings.offsets_table, group, topic)
+        except (psycopg.errors.UndefinedTable, psycopg.errors.InvalidSchemaName):
+            return None
+
+
 def fetch_rows(
     connection: Connection, table: str, keys: Sequence[int] | None = None
 ) -> dict[int, dict[str, Any]]:

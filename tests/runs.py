@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 import signal
 import subprocess
@@ -12,6 +13,31 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+
+from canary.config import Settings
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def env_for(settings: Settings, tmp: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
+    """The environment that points a `canary` subprocess (either path, or a diff) at
+    the topics, tables and groups of ``settings``."""
+    python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
+    return {
+        **os.environ,
+        "PYTHONPATH": python_path,
+        "CANARY_KAFKA__SOURCE_TOPIC": settings.kafka.source_topic,
+        "CANARY_KAFKA__COMPARE_TOPIC": settings.kafka.compare_topic,
+        "CANARY_KAFKA__DLQ_TOPIC": settings.kafka.dlq_topic,
+        "CANARY_MYSQL__TABLE": settings.mysql.table,
+        "CANARY_POSTGRES__TABLE": settings.postgres.table,
+        "CANARY_POSTGRES__OFFSETS_TABLE": settings.postgres.offsets_table,
+        "CANARY_POSTGRES__REPORT_SCHEMA": settings.postgres.report_schema,
+        "CANARY_LEGACY__GROUP": settings.legacy.group,
+        "CANARY_RING__GROUP": settings.ring.group,
+        "CANARY_RING__CHECKPOINT_PATH": str(tmp / "cp.json"),
+        **(extra or {}),
+    }
 
 
 @dataclass(frozen=True)

@@ -31,3 +31,10 @@ def progress_printer(label: str, total: int | None = None) -> Callable[[int], No
             click.echo("", err=True)
 
     return show
+
+
+def progress_lines() -> Callable[[str], None] | None:
+    """A callback printing progress lines on stderr; None when stderr is not a terminal."""
+    if not sys.stderr.isatty():
+        return None
+    return lambda line: click.echo(f"canary: {line}", err=True)

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import sys
-from collections.abc import Callable
 from pathlib import Path
 
 import click
 
-from canary.cli.context import progress_printer, settings
+from canary.cli.context import progress_lines, progress_printer, settings
+from canary.cli.diff_options import cut_options, names, stream_options, table_options
 from canary.cli.output import emit, report_options
 from canary.core.report import as_json
 from canary.core.verdict import require_pass
@@ -23,31 +22,7 @@ def diff() -> None:
 
 @diff.command("stream")
 @click.option("--run-id", required=True, help="The gray-release run to judge.")
-@click.option(
-    "--grace",
-    type=click.FloatRange(min=0),
-    default=None,
-    metavar="S",
-    help="Allow the other path's event S seconds before a record counts as missing: "
-    "the read waits for it, or with --until-idle 0 a record younger than S is "
-    "reported pending, not judged [default: diff.grace].",
-)
-@click.option(
-    "--until-idle",
-    type=click.FloatRange(min=0),
-    default=None,
-    metavar="S",
-    help="Stop once no event has arrived for S seconds; 0 = read to the end of the "
-    "topic as it is now [default: diff.until_idle].",
-)
-@click.option(
-    "--no-drill", is_flag=True, help="Do not fetch rows from the databases to explain mismatches."
-)
-@click.option(
-    "--ignore-checkpoints",
-    is_flag=True,
-    help="Read the whole compare topic even where `canary watch` saved its state.",
-)
+@stream_options
 @report_options
 def stream(
     run_id: str,
@@ -92,59 +67,15 @@ def stream(
     require_pass(as_json(report))
 
 
-def _names(value: str | None) -> list[str] | None:
-    return None if value is None else [part.strip() for part in value.split(",") if part.strip()]
-
-
-def _progress_lines() -> Callable[[str], None] | None:
-    """Progress lines on stderr, when stderr is a terminal."""
-    if not sys.stderr.isatty():
-        return None
-    return lambda line: click.echo(f"canary: {line}", err=True)
-
-
 @diff.command("tables")
+@table_options(table_default="", key_required=True)
 @click.option(
-    "--table",
-    default=None,
-    metavar="T",
-    help="The table on both sides; also picks its rule in [tables.rules.T].",
+    "--consistent",
+    is_flag=True,
+    help="Compare only the rows below the cut: per source partition, the smaller of the "
+    "two paths' committed offsets; keys at or past it are counted as in flight.",
 )
-@click.option("--mysql-table", default=None, metavar="A", help="The MySQL table [default: T].")
-@click.option("--pg-table", default=None, metavar="B", help="The PostgreSQL table [default: T].")
-@click.option(
-    "--key",
-    required=True,
-    metavar="K[,K2]",
-    help="The primary key (or a unique key): one column or several, comma-separated.",
-)
-@click.option(
-    "--columns",
-    default=None,
-    metavar="C,...",
-    help="Compare only these columns [default: every column both tables have].",
-)
-@click.option(
-    "--max-samples",
-    type=click.IntRange(min=0, max=10_000),
-    default=None,
-    metavar="N",
-    help="Keys listed per kind of difference [default: tables.max_samples].",
-)
-@click.option(
-    "--older-than",
-    type=click.FloatRange(min=0),
-    default=None,
-    metavar="S",
-    help="Compare only rows whose age column (tables.rules.T.age_column) is older than "
-    "S seconds: rows still being written are left out.",
-)
-@click.option(
-    "--recheck/--no-recheck",
-    default=None,
-    help="Read differing rows again after tables.recheck_delay seconds and count only "
-    "those that still differ [default: tables.recheck].",
-)
+@cut_options
 @report_options
 def tables(
     table: str | None,
@@ -155,6 +86,10 @@ def tables(
     max_samples: int | None,
     older_than: float | None,
     recheck: bool | None,
+    consistent: bool,
+    topic: str | None,
+    legacy_group: str | None,
+    ring_group: str | None,
     fmt: str,
     out: Path | None,
 ) -> None:
@@ -171,11 +106,19 @@ def tables(
     Rows are only in MySQL, only in PostgreSQL, or different (with each differing
     column's two values and a likely cause). The report is stored (see `canary report`).
 
+    During a live release the two paths never stand at the same offset: with
+    --consistent only rows both paths must agree on are compared. Per source partition
+    the cut is the smaller of the two paths' committed offsets (legacy: its consumer
+    group's Kafka commits; ring: its offsets table); a key whose row on either side
+    comes from at or past the cut is in flight, counted and sampled, not compared. Both
+    tables need the columns src_partition and src_offset.
+
     Exit code 0 when the tables hold the same rows, 1 when they differ.
 
     \b
     Examples:
       canary diff tables --table orders --key order_id
+      canary diff tables --table orders --key order_id --consistent
       canary diff tables --mysql-table orders --pg-table orders_v2 --key region,id \\
           --columns amount,status --older-than 60 --format json --out diff.json
     """
@@ -184,12 +127,16 @@ def tables(
         table=table,
         mysql_table=mysql_table,
         pg_table=pg_table,
-        key=_names(key) or [],
-        columns=_names(columns),
+        key=names(key) or [],
+        columns=names(columns),
         max_samples=max_samples,
         older_than=older_than,
         recheck=recheck,
-        progress=_progress_lines(),
+        consistent=consistent,
+        topic=topic,
+        legacy_group=legacy_group,
+        ring_group=ring_group,
+        progress=progress_lines(),
     )
     emit(report, fmt, out)
-    require_pass(report)
+    require_pass(as_json(report))

@@ -19,6 +19,7 @@ from canary.cli import (
     report_cmd,
     run_cmd,
     schedule_cmd,
+    verify_cmd,
     watch_cmd,
 )
 from canary.config import load_settings
@@ -94,6 +95,7 @@ cli.add_command(demo_cmd.demo)
 cli.add_command(bench_cmd.bench)
 cli.add_command(schedule_cmd.schedule)
 cli.add_command(watch_cmd.watch_command)
+cli.add_command(verify_cmd.verify)
 
 
 def main() -> None:

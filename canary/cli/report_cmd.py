@@ -15,7 +15,7 @@ from sinks import postgres, reports
 
 @click.group()
 def report() -> None:
-    """Reports stored by `canary diff` and scheduled jobs."""
+    """Reports stored by `canary diff`, `canary verify`, `canary watch` and scheduled jobs."""
 
 
 @report.command("list")
@@ -28,7 +28,7 @@ def report() -> None:
 )
 @click.option(
     "--kind",
-    type=click.Choice(["stream", "tables"]),
+    type=click.Choice(["stream", "tables", "verify"]),
     default=None,
     help="Only reports of this kind.",
 )

@@ -28,9 +28,11 @@ _TIME = "%Y-%m-%d %H:%M:%S %Z"
 def schedule() -> None:
     """Run diffs on a timetable: the jobs of [schedule] in the configuration.
 
-    Each job is a `diff stream` of one run or a `diff tables` of one table pair, on an
-    interval (seconds) or a cron line read in schedule.timezone (default UTC). Every
-    run's report goes to the report store (see `canary report list`).
+    Each job is a `diff stream` of one run (kind "stream"), a `diff tables` of one
+    table pair (kind "tables", with `consistent = true` for --consistent) or a `verify`
+    of one run (kind "verify"), on an interval (seconds) or a cron line read in
+    schedule.timezone (default UTC). Every run's report goes to the report store (see
+    `canary report list`).
 
     \b
     [schedule]

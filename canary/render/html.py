@@ -270,11 +270,19 @@ def _sentence(latency: dict[str, Any]) -> str:
 
 def stream(report: dict[str, Any]) -> str:
     run, rid = report.get("run_id", "-"), report.get("id", "-")
+    head = [
+        f"<h1>canary stream report — run {_e(run)}</h1>",
+        f'<p class="meta">report {_e(rid)} · created {_e(report.get("created_at", "-"))}</p>',
+    ]
+    body = "".join([*head, *_stream_body(report)])
+    return _page(f"canary stream report — run {run}, report {rid}", body)
+
+
+def _stream_body(report: dict[str, Any]) -> list[str]:
+    """A stream report's page below its title: verdict, counts, latency, samples."""
     records, duplicates = report["records"], report["duplicates"]
     latency = report["latency_ms"]
     body = [
-        f"<h1>canary stream report — run {_e(run)}</h1>",
-        f'<p class="meta">report {_e(rid)} · created {_e(report.get("created_at", "-"))}</p>',
         _banner(report),
         "<h2>Records</h2>",
         '<div class="row">',
@@ -333,12 +341,18 @@ def stream(report: dict[str, Any]) -> str:
             if isinstance(v, int | float) and v >= 0
         )
         body.append(f'<p class="note">Limits: {_e(text or "none")}.</p>')
-    return _page(f"canary stream report — run {run}, report {rid}", "".join(body))
+    return body
 
 
 def generic(report: dict[str, Any]) -> str:
     """Any other kind of report: its verdict, then every other field as it is."""
     kind = report.get("kind", "unknown")
+    head = f"<h1>canary {_e(kind)} report</h1>"
+    return _page(f"canary {kind} report", head + "".join(_generic_body(report)))
+
+
+def _generic_body(report: dict[str, Any]) -> list[str]:
+    """The verdict, then a tables report's cut, then every other field as it is."""
     items = []
     for key, value in report.items():
         if key in ("verdict", "reasons"):
@@ -349,12 +363,52 @@ def generic(report: dict[str, Any]) -> str:
             else _e(_num(value))
         )
         items.append(f"<dt>{_e(key)}</dt><dd>{shown}</dd>")
-    head = f"<h1>canary {_e(kind)} report</h1>"
-    if "verdict" in report:
-        head += _banner(report)
-    return _page(f"canary {kind} report", head + f"<dl>{''.join(items)}</dl>")
+    body = [_banner(report)] if "verdict" in report else []
+    if "cut" in report:
+        cut = [(f"partition {p}", offset) for p, offset in report["cut"].items()]
+        body += [
+            f"<h2>Consistent at the cut: {_e(_num(report.get('in_flight')))} keys in flight</h2>",
+            '<p class="note">Only rows below the cut (per source partition, the smaller '
+            "of the two paths' committed offsets) are compared; keys whose row on either "
+            "side comes from at or past it are in flight, counted, not compared.</p>",
+            _table(("source partition", "cut offset"), cut),
+        ]
+    return [*body, f"<dl>{''.join(items)}</dl>"]
+
+
+def verify(report: dict[str, Any]) -> str:
+    """A verify report: the gate, what it means, then both checks' reports."""
+    run, rid = report.get("run_id", "-"), report.get("id", "-")
+    checks = report.get("checks") or {}
+    body = [
+        f"<h1>canary verify — run {_e(run)}</h1>",
+        f'<p class="meta">report {_e(rid)} · created {_e(report.get("created_at", "-"))}'
+        f" · exit code {_e(report.get('exit_code', '-'))}</p>",
+        _banner(report),
+        f"<p>{_e(report.get('explanation', ''))}</p>",
+        _table(
+            ("check", "verdict", "exit code", "error"),
+            [
+                (name, c["verdict"].upper(), c["exit_code"], c.get("error") or "")
+                for name, c in checks.items()
+            ],
+        ),
+    ]
+    for name in ("stream", "tables"):
+        sub = report.get(name)
+        body.append(f"<h2>The {_e(name)} check</h2>")
+        if sub is None:
+            body.append(f"<p>{_e((checks.get(name) or {}).get('error'))}</p>")
+        else:
+            body += _stream_body(sub) if name == "stream" else _generic_body(sub)
+    return _page(f"canary verify — run {run}, report {rid}", "".join(body))
 
 
 def render(report: dict[str, Any]) -> str:
     """Any stored report as one HTML page."""
-    return stream(report) if report.get("kind") == "stream" else generic(report)
+    kind = report.get("kind")
+    if kind == "stream":
+        return stream(report)
+    if kind == "verify":
+        return verify(report)
+    return generic(report)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import textwrap
 from collections.abc import Sequence
 from typing import Any
 
@@ -155,6 +156,8 @@ def tables(report: dict[str, Any]) -> str:
         header=("", "mysql", "postgres"),
     )
     lines.append(f"rows in both that differ: {report['different']:,}")
+    if "cut" in report:
+        lines += _cut(report)
     columns = report.get("columns") or []
     lines += ["", f"columns compared ({len(columns)}): {', '.join(columns) or '-'}"]
     if report.get("ignored"):
@@ -163,9 +166,10 @@ def tables(report: dict[str, Any]) -> str:
         lines.append(f"only rows older than {report['older_than']:g} s")
     recheck = report.get("recheck") or {}
     if recheck.get("enabled") and recheck.get("candidates"):
+        moved = " (or past the cut)" if "cut" in report else ""
         note = recheck.get("skipped") or (
-            f"{recheck['cleared']:,} of {recheck['candidates']:,} differing rows were equal "
-            f"when read again after {recheck['delay_s']:g} s"
+            f"{recheck['cleared']:,} of {recheck['candidates']:,} differing rows were equal"
+            f"{moved} when read again after {recheck['delay_s']:g} s"
         )
         lines.append(f"recheck: {note}")
     stats = report.get("stats") or {}
@@ -204,10 +208,52 @@ def tables(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def _cut(report: dict[str, Any]) -> list[str]:
+    """A consistent diff's cut and what it left in flight."""
+    consistent = report.get("consistent") or {}
+    cut = ", ".join(f"{p}:{o:,}" for p, o in report["cut"].items()) or "-"
+    topic = consistent.get("topic", "the source topic")
+    lines = [
+        f"consistent at the cut of {topic} (partition:offset): {cut}",
+        f"  (rows counted above are the rows below the cut; {report['in_flight']:,} keys "
+        "in flight at or past it were not compared)",
+    ]
+    flying = (report.get("samples") or {}).get("in_flight") or []
+    if flying:
+        lines.append(f"  in flight, first {len(flying)}: {', '.join(_key(k) for k in flying)}")
+    return lines
+
+
+def verify(report: dict[str, Any]) -> str:
+    """A verify report: the gate's verdict and what it means, then both checks in full."""
+    lines = [
+        f"canary verify  run {report['run_id']}  report {report.get('id', '-')}",
+        f"verdict: {report['verdict'].upper()} (exit code {report.get('exit_code', '-')})",
+    ]
+    lines += [f"  - {reason}" for reason in report["reasons"]]
+    checks = report.get("checks") or {}
+    lines += [
+        "",
+        *table(
+            [(name, c["verdict"].upper(), c["exit_code"]) for name, c in checks.items()],
+            header=("check", "verdict", "exit"),
+        ),
+    ]
+    lines += ["", textwrap.fill(report.get("explanation", ""), width=88)]
+    for name in ("stream", "tables"):
+        body = report.get(name)
+        error = (checks.get(name) or {}).get("error")
+        lines += ["", f"=== {name} check ===", render(body) if body else f"error: {error}"]
+    return "\n".join(lines)
+
+
 def render(report: dict[str, Any]) -> str:
     """Any stored report as text."""
-    if report.get("kind") == "stream":
+    kind = report.get("kind")
+    if kind == "stream":
         return stream(report)
-    if report.get("kind") == "tables":
+    if kind == "tables":
         return tables(report)
+    if kind == "verify":
+        return verify(report)
     return "\n".join(f"{key}: {value}" for key, value in report.items())

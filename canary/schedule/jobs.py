@@ -81,14 +81,19 @@ def describe(job: ScheduledJob) -> str:
 
 
 def target(job: ScheduledJob) -> str:
-    """What the job compares: its run id, or its table pair and key."""
+    """What the job compares: its run id, or its table pair and key, or both."""
+    topic = f" on {job.compare_topic}" if job.compare_topic else ""
     if job.kind == "stream":
-        topic = f" on {job.compare_topic}" if job.compare_topic else ""
         return f"run {job.run_id}{topic}"
     mysql_table = job.mysql_table or job.table
     pg_table = job.pg_table or job.table
     tables = mysql_table if mysql_table == pg_table else f"{mysql_table} ~ {pg_table}"
-    return f"table {tables} by {','.join(job.key)}"
+    key = ",".join(job.key)
+    if job.kind == "verify":
+        named = tables or "mysql.table ~ postgres.table"
+        return f"run {job.run_id}{topic} and table {named} by {key or 'order_id'} at the cut"
+    at_cut = " at the cut" if job.consistent else ""
+    return f"table {tables} by {key}{at_cut}"
 
 
 def find(settings: Settings, name: str) -> ScheduledJob:

@@ -16,6 +16,7 @@ from sinks.checksums.model import (
     Queries,
     Row,
     SourceColumn,
+    SourceCut,
     SourceTable,
 )
 from sinks.checksums.mysql import MySQLQueries, connect_mysql, describe_mysql, mysql_family
@@ -39,6 +40,7 @@ __all__ = [
     "Queries",
     "Row",
     "SourceColumn",
+    "SourceCut",
     "SourceTable",
     "connect_mysql",
     "connect_postgres",

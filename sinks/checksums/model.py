@@ -58,6 +58,18 @@ class Field:
 
 
 @dataclass(frozen=True, slots=True)
+class SourceCut:
+    """Only rows below a cut count: ``offset < cut`` of the row's ``partition``.
+
+    ``settled`` lists the partitions with a cut above 0; a row of any other partition,
+    or with a NULL source column, is at or past the cut (``canary.core.cut``)."""
+
+    partition: str  # the column naming the row's source partition
+    offset: str  # the column naming the row's source offset
+    settled: tuple[tuple[int, int], ...]  # (partition, cut), cut > 0
+
+
+@dataclass(frozen=True, slots=True)
 class Plan:
     """What to read from one side's table."""
 
@@ -66,10 +78,14 @@ class Plan:
     exact: tuple[Field, ...]
     loose: tuple[Field, ...]
     age: str | None = None  # column compared with the cutoff: only older rows count
+    cut: SourceCut | None = None  # with one, every read but the in-flight ones stays below it
 
 
 class Queries(Protocol):
-    """The reads of one side; every method takes that side's connection."""
+    """The reads of one side; every method takes that side's connection.
+
+    With a cut in the plan, summaries, cut points and row reads see only the rows below
+    it; ``in_flight`` and ``in_flight_keys`` see only the others (and need a cut)."""
 
     def summarize(
         self, connection: Any, rng: Range, cutoff: datetime | None, *, loose: bool = True
@@ -94,4 +110,12 @@ class Queries(Protocol):
 
     def rows_for(self, connection: Any, keys: Sequence[Key], cutoff: datetime | None) -> list[Row]:
         """Like ``rows`` with every column, for the given keys, in no particular order."""
+        ...
+
+    def in_flight(self, connection: Any, keys: Sequence[Key]) -> list[Key]:
+        """Those of ``keys`` whose row here is at or past the plan's cut (whatever its age)."""
+        ...
+
+    def in_flight_keys(self, connection: Any) -> Iterator[Key]:
+        """Every key whose row here is at or past the plan's cut, in key order."""
         ...

@@ -26,7 +26,7 @@ from sinks.checksums.model import (
     SourceColumn,
     SourceTable,
 )
-from sinks.checksums.text import int_bounds, read_summary
+from sinks.checksums.text import below_cut, int_bounds, read_summary
 
 # --- types -------------------------------------------------------------------------------
 
@@ -218,6 +218,7 @@ class MySQLQueries:
         loose_reads = [_mysql_read(f) for f in (*plan.key, *plan.loose)]
         self._select_all = f"SELECT {', '.join(everything)} FROM {table}"
         self._select_loose = f"SELECT {', '.join(loose_reads)} FROM {table}"
+        self._select_keys = f"SELECT {', '.join(everything[: len(plan.key)])} FROM {table}"
 
     @staticmethod
     def _key_expression(field: Field) -> str:
@@ -260,6 +261,10 @@ class MySQLQueries:
         if cutoff is not None and self.plan.age is not None:
             clauses.append(f"{_q(self.plan.age)} < %s")
             params.append(cutoff.replace(tzinfo=None))  # DATETIME holds UTC; session is UTC
+        if self.plan.cut is not None:
+            clause, values = below_cut(self.plan.cut, _q)
+            clauses.append(clause)
+            params += values
         return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def key_bounds(self, connection: pymysql.Connection[Any]) -> tuple[int | None, int | None]:
@@ -302,39 +307,75 @@ class MySQLQueries:
     ) -> Iterator[Row]:
         where, params = self._where(rng, cutoff)
         select = self._select_loose if loose_only else self._select_all
-        cursor = connection.cursor(pymysql.cursors.SSCursor)
-        try:
-            cursor.execute(f"{select} {where} ORDER BY {self._order}", params)
-            while batch := cursor.fetchmany(STREAM_BATCH):
-                yield from batch
-        finally:
-            cursor.close()  # reads what is left, so the connection can take the next query
+        return _stream(connection, f"{select} {where} ORDER BY {self._order}", params)
+
+    def _matching(self, chunk: Sequence[Key]) -> tuple[str, list[object]]:
+        """A condition that holds for the rows of exactly these keys."""
+        names = [_q(f.name) for f in self.plan.key]
+        params: list[object] = []
+        # The bare columns find candidate rows through the index (a collation may match
+        # more than the exact key); the byte-exact test then keeps the right ones.
+        alternatives = []
+        for key in chunk:
+            parts = []
+            for i, value in enumerate(key):
+                parts.append(f"{names[i]} = %s")
+                params.append(value)
+                if self._binary[i]:
+                    parts.append(f"{self._keys[i]} = %s")
+                    params.append(self._param(i, value))
+            alternatives.append("(" + " AND ".join(parts) + ")")
+        return "(" + " OR ".join(alternatives) + ")", params
 
     def rows_for(
         self, connection: pymysql.Connection[Any], keys: Sequence[Key], cutoff: datetime | None
     ) -> list[Row]:
         found: list[Row] = []
-        names = [_q(f.name) for f in self.plan.key]
         for start in range(0, len(keys), KEYS_PER_QUERY):
-            chunk = keys[start : start + KEYS_PER_QUERY]
-            params: list[object] = []
-            # The bare columns find candidate rows through the index (a collation may match
-            # more than the exact key); the byte-exact test then keeps the right ones.
-            alternatives = []
-            for key in chunk:
-                parts = []
-                for i, value in enumerate(key):
-                    parts.append(f"{names[i]} = %s")
-                    params.append(value)
-                    if self._binary[i]:
-                        parts.append(f"{self._keys[i]} = %s")
-                        params.append(self._param(i, value))
-                alternatives.append("(" + " AND ".join(parts) + ")")
-            where = " OR ".join(alternatives)
+            where, params = self._matching(keys[start : start + KEYS_PER_QUERY])
             if cutoff is not None and self.plan.age is not None:
-                where = f"({where}) AND {_q(self.plan.age)} < %s"
+                where += f" AND {_q(self.plan.age)} < %s"
                 params.append(cutoff.replace(tzinfo=None))
+            if self.plan.cut is not None:
+                clause, values = below_cut(self.plan.cut, _q)
+                where += f" AND {clause}"
+                params += values
             with connection.cursor() as cursor:
                 cursor.execute(f"{self._select_all} WHERE {where}", params)
                 found.extend(cursor.fetchall())
         return found
+
+    def _past_cut(self) -> tuple[str, list[object]]:
+        if self.plan.cut is None:
+            raise ValueError("in-flight reads need a plan with a cut")
+        clause, params = below_cut(self.plan.cut, _q)
+        return f"NOT {clause}", params
+
+    def in_flight(self, connection: pymysql.Connection[Any], keys: Sequence[Key]) -> list[Key]:
+        past, past_params = self._past_cut()
+        width = len(self.plan.key)
+        found: list[Key] = []
+        for start in range(0, len(keys), KEYS_PER_QUERY):
+            where, params = self._matching(keys[start : start + KEYS_PER_QUERY])
+            with connection.cursor() as cursor:
+                cursor.execute(
+                    f"{self._select_keys} WHERE {where} AND {past}", [*params, *past_params]
+                )
+                found.extend(tuple(row[:width]) for row in cursor.fetchall())
+        return found
+
+    def in_flight_keys(self, connection: pymysql.Connection[Any]) -> Iterator[Key]:
+        past, params = self._past_cut()
+        query = f"{self._select_keys} WHERE {past} ORDER BY {self._order}"
+        return (tuple(row) for row in _stream(connection, query, params))
+
+
+def _stream(connection: pymysql.Connection[Any], query: str, params: list[object]) -> Iterator[Row]:
+    """The rows of ``query`` read in batches, without holding them all."""
+    cursor = connection.cursor(pymysql.cursors.SSCursor)
+    try:
+        cursor.execute(query, params)
+        while batch := cursor.fetchmany(STREAM_BATCH):
+            yield from batch
+    finally:
+        cursor.close()  # reads what is left, so the connection can take the next query

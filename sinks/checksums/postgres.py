@@ -27,7 +27,7 @@ from sinks.checksums.model import (
     SourceColumn,
     SourceTable,
 )
-from sinks.checksums.text import int_bounds, read_summary
+from sinks.checksums.text import below_cut, int_bounds, read_summary
 
 # --- types -------------------------------------------------------------------------------
 
@@ -221,6 +221,7 @@ class PostgresQueries:
         loose_reads = [_pg_read(f) for f in (*plan.key, *plan.loose)]
         self._select_all = f"SELECT {', '.join(everything)} FROM {table}"
         self._select_loose = f"SELECT {', '.join(loose_reads)} FROM {table}"
+        self._select_keys = f"SELECT {', '.join(everything[: len(plan.key)])} FROM {table}"
 
     def _where(self, rng: Range, cutoff: datetime | None) -> tuple[str, list[object]]:
         clauses: list[str] = []
@@ -236,6 +237,10 @@ class PostgresQueries:
         if cutoff is not None and self.plan.age is not None:
             clauses.append(f"{_i(self.plan.age)} < %s")
             params.append(cutoff)
+        if self.plan.cut is not None:
+            clause, values = below_cut(self.plan.cut, _i)
+            clauses.append(clause)
+            params += values
         return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
 
     def key_bounds(self, connection: psycopg.Connection[Any]) -> tuple[int | None, int | None]:
@@ -276,32 +281,65 @@ class PostgresQueries:
     ) -> Iterator[Row]:
         where, params = self._where(rng, cutoff)
         select = self._select_loose if loose_only else self._select_all
-        query = f"{select} {where} ORDER BY {self._order}".encode()
+        return self._stream(connection, f"{select} {where} ORDER BY {self._order}", params)
+
+    def _stream(
+        self, connection: psycopg.Connection[Any], query: str, params: list[object]
+    ) -> Iterator[Row]:
+        """The rows of ``query`` through a server-side cursor, without holding them all."""
         with (
             _readable(self.plan.table),
             connection.transaction(),
             connection.cursor(name="canary_rows") as cursor,
         ):
             cursor.itersize = STREAM_BATCH
-            cursor.execute(query, params)
+            cursor.execute(query.encode(), params)
             while batch := cursor.fetchmany(STREAM_BATCH):
                 yield from batch
+
+    def _matching(self, chunk: Sequence[Key]) -> tuple[str, list[object]]:
+        """A condition that holds for the rows of exactly these keys."""
+        width = len(self.plan.key)
+        row = "(" + ", ".join(_i(f.name) for f in self.plan.key) + ")"
+        marks = ", ".join("(" + ", ".join(["%s"] * width) + ")" for _ in chunk)
+        return f"{row} IN ({marks})", [value for key in chunk for value in key]
 
     def rows_for(
         self, connection: psycopg.Connection[Any], keys: Sequence[Key], cutoff: datetime | None
     ) -> list[Row]:
         found: list[Row] = []
-        width = len(self.plan.key)
-        row = "(" + ", ".join(_i(f.name) for f in self.plan.key) + ")"
         for start in range(0, len(keys), KEYS_PER_QUERY):
-            chunk = keys[start : start + KEYS_PER_QUERY]
-            marks = ", ".join("(" + ", ".join(["%s"] * width) + ")" for _ in chunk)
-            params: list[object] = [value for key in chunk for value in key]
-            where = f"{row} IN ({marks})"
+            where, params = self._matching(keys[start : start + KEYS_PER_QUERY])
             if cutoff is not None and self.plan.age is not None:
                 where += f" AND {_i(self.plan.age)} < %s"
                 params.append(cutoff)
+            if self.plan.cut is not None:
+                clause, values = below_cut(self.plan.cut, _i)
+                where += f" AND {clause}"
+                params += values
             query = f"{self._select_all} WHERE {where}".encode()
             with _readable(self.plan.table):
                 found.extend(connection.execute(query, params).fetchall())
         return found
+
+    def _past_cut(self) -> tuple[str, list[object]]:
+        if self.plan.cut is None:
+            raise ValueError("in-flight reads need a plan with a cut")
+        clause, params = below_cut(self.plan.cut, _i)
+        return f"NOT {clause}", params
+
+    def in_flight(self, connection: psycopg.Connection[Any], keys: Sequence[Key]) -> list[Key]:
+        past, past_params = self._past_cut()
+        width = len(self.plan.key)
+        found: list[Key] = []
+        for start in range(0, len(keys), KEYS_PER_QUERY):
+            where, params = self._matching(keys[start : start + KEYS_PER_QUERY])
+            query = f"{self._select_keys} WHERE {where} AND {past}".encode()
+            rows = connection.execute(query, [*params, *past_params]).fetchall()
+            found.extend(tuple(row[:width]) for row in rows)
+        return found
+
+    def in_flight_keys(self, connection: psycopg.Connection[Any]) -> Iterator[Key]:
+        past, params = self._past_cut()
+        query = f"{self._select_keys} WHERE {past} ORDER BY {self._order}"
+        return (tuple(row) for row in self._stream(connection, query, params))

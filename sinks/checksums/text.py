@@ -36,16 +36,20 @@ Values are read for comparison from exactly the expressions the tokens are built
 (text as ``::text``, floats as their text), so a checksum match and a row comparison can
 never disagree about two values.
 
+A consistent diff reads only rows below a cut (``canary.core.cut``): ``below_cut`` is
+the one condition both engines use, true or false for every row, never NULL.
+
 The MySQL side is built in :mod:`sinks.checksums.mysql`, the PostgreSQL side in
 :mod:`sinks.checksums.postgres`: a change to either side's text is a change to both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import Any
 
 from canary.core.segments import Summary
+from sinks.checksums.model import SourceCut
 
 
 def int_bounds(found: Sequence[Any]) -> tuple[int | None, int | None]:
@@ -60,3 +64,17 @@ def read_summary(found: Sequence[Any] | None) -> Summary:
     low, high = int_bounds(found[3:]) if len(found) > 3 else (None, None)
     loose = None if found[2] is None else int(found[2])
     return Summary(int(found[0]), int(found[1]), loose, low, high)
+
+
+def below_cut(cut: SourceCut, quote: Callable[[str], str]) -> tuple[str, list[object]]:
+    """SQL that holds exactly for rows below ``cut``, and its parameters.
+
+    One CASE on the partition column gives each partition's cut; a partition without
+    one gives NULL, which (like a NULL source column) COALESCEs to false, so such rows
+    are at or past the cut. The same text runs on MySQL and PostgreSQL."""
+    if not cut.settled:
+        return "1 = 0", []
+    whens = " ".join("WHEN %s THEN %s" for _ in cut.settled)
+    params: list[object] = [value for pair in cut.settled for value in pair]
+    condition = f"{quote(cut.offset)} < CASE {quote(cut.partition)} {whens} END"
+    return f"COALESCE({condition}, 1 = 0)", params

@@ -46,7 +46,7 @@ from canary.handlers import orders
 from canary.kafka import admin, client
 from canary.kafka.producer import CheckedProducer
 from sinks import mysql, postgres
-from tests.runs import Finished, Member, wait_for
+from tests.runs import Finished, Member, env_for, wait_for
 from tests.services import Services
 from tests.topics import published, read_topic
 
@@ -81,24 +81,7 @@ def _reap() -> Iterator[None]:
 # --- running the CLI -------------------------------------------------------------------
 
 
-def _env(settings: Settings, tmp: Path, extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment that points a `canary` subprocess (either path, or a diff) at
-    this test's topics, tables and groups."""
-    python_path = os.pathsep.join(filter(None, [str(ROOT), os.environ.get("PYTHONPATH")]))
-    return {
-        **os.environ,
-        "PYTHONPATH": python_path,
-        "CANARY_KAFKA__SOURCE_TOPIC": settings.kafka.source_topic,
-        "CANARY_KAFKA__COMPARE_TOPIC": settings.kafka.compare_topic,
-        "CANARY_KAFKA__DLQ_TOPIC": settings.kafka.dlq_topic,
-        "CANARY_MYSQL__TABLE": settings.mysql.table,
-        "CANARY_POSTGRES__TABLE": settings.postgres.table,
-        "CANARY_POSTGRES__OFFSETS_TABLE": settings.postgres.offsets_table,
-        "CANARY_LEGACY__GROUP": settings.legacy.group,
-        "CANARY_RING__GROUP": settings.ring.group,
-        "CANARY_RING__CHECKPOINT_PATH": str(tmp / "cp.json"),
-        **(extra or {}),
-    }
+_env = env_for
 
 
 def _start(

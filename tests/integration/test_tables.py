@@ -16,7 +16,7 @@ from typing import Any
 import pytest
 
 from canary.config import Settings, TableRule, ToleranceSettings
-from canary.diff.tables.run import diff_tables
+from canary.diff.tables.run import diff_tables as run_diff_tables
 from canary.errors import UsageError
 from sinks import mysql, postgres
 from tests.services import Services
@@ -132,6 +132,11 @@ PLANTED: list[tuple[str, Any, Any, str]] = [
     ("amount", "10.25", "10.26", "other"),
     ("ratio", 2.0, 2.5, "other"),
 ]
+
+
+def diff_tables(settings: Settings, **options: Any) -> dict[str, Any]:
+    """The diff's report as its JSON (CONTRACTS §7), which every assertion here reads."""
+    return run_diff_tables(settings, **options).as_json()
 
 
 def _mysql_execute(services: Services, *statements: tuple[str, Sequence[Any]]) -> None:

@@ -61,6 +61,11 @@ def tables_job(name: str = "t", **fields: Any) -> ScheduledJob:
     return ScheduledJob(name=name, kind="tables", **{**values, **fields})
 
 
+def verify_job(name: str = "v", **fields: Any) -> ScheduledJob:
+    values: dict[str, Any] = {"interval": 60, "run_id": "r1", **fields}
+    return ScheduledJob(name=name, kind="verify", **values)
+
+
 def with_jobs(*scheduled: ScheduledJob, timezone: str = "UTC") -> Settings:
     return Settings(
         schedule=ScheduleSettings(timezone=timezone, jobs=list(scheduled)), source="test.toml"
@@ -92,12 +97,28 @@ def write_config(tmp_path: Path, jobs_toml: str, name: str = "canary.toml") -> P
         (
             'kind = "tables"\ninterval = 5\ntable = "t"\nkey = ["id"]\nrun_id = "r"',
             "schedule.jobs.0",
-            "run_id is only for stream jobs",
+            "run_id is only for stream and verify jobs, and this is a tables job",
         ),
         (
             'kind = "stream"\ninterval = 5\nrun_id = "r"\ncolumns = ["a"]',
             "schedule.jobs.0",
-            "columns is only for tables jobs",
+            "columns is only for tables and verify jobs, and this is a stream job",
+        ),
+        ('kind = "verify"\ninterval = 5', "schedule.jobs.0.run_id", "verify job needs run_id"),
+        (
+            'kind = "tables"\ninterval = 5\ntable = "t"\nkey = ["id"]\ntopic = "orders"',
+            "schedule.jobs.0",
+            "topic goes only with consistent = true",
+        ),
+        (
+            'kind = "stream"\ninterval = 5\nrun_id = "r"\nconsistent = true',
+            "schedule.jobs.0",
+            "consistent is only for tables jobs, and this is a stream job",
+        ),
+        (
+            'kind = "verify"\ninterval = 5\nrun_id = "r"\nconsistent = false',
+            "schedule.jobs.0",
+            "consistent is only for tables jobs, and this is a verify job",
         ),
         ('kind = "stream"\ninterval = 0\nrun_id = "r"', "schedule.jobs.0.interval", "greater"),
         ('kind = "diff"\ninterval = 5\nrun_id = "r"', "schedule.jobs.0.kind", "tables"),
@@ -156,9 +177,9 @@ def test_local_toml_schedules_nothing_and_its_commented_example_is_valid() -> No
     lines = [line[2:] for line in example.splitlines() if re.match(r"^# (\[|\w+ = )", line)]
     settings = Settings.model_validate(tomllib.loads("\n".join(lines)))
     kinds = {job.kind for job in settings.schedule.jobs}
-    assert kinds == {"stream", "tables"}
+    assert kinds == {"stream", "tables", "verify"}
     specs = jobs.build_specs(settings, NOW)
-    assert len(specs) == 2
+    assert len(specs) == 3
 
 
 # --- triggers on a fixed clock -------------------------------------------------------------
@@ -206,6 +227,13 @@ def test_triggers_and_targets_are_described_as_written() -> None:
     assert jobs.target(tables_job()) == "table orders by order_id"
     pair = tables_job(mysql_table="a", pg_table="b", key=["k1", "k2"])
     assert jobs.target(pair) == "table a ~ b by k1,k2"
+    assert jobs.target(tables_job(consistent=True)) == "table orders by order_id at the cut"
+    gate = verify_job(run_id="r7")
+    assert (
+        jobs.target(gate) == "run r7 and table mysql.table ~ postgres.table by order_id at the cut"
+    )
+    named = verify_job(table="orders", key=["id"], compare_topic="cmp")
+    assert jobs.target(named) == "run r1 on cmp and table orders by id at the cut"
 
 
 def test_an_unknown_job_name_is_a_usage_error_listing_the_known_ones() -> None:
@@ -265,7 +293,16 @@ def test_a_tables_job_runs_the_tables_diff_with_its_options(
     module.diff_tables = fake_diff_tables  # type: ignore[attr-defined]
     monkeypatch.setitem(sys.modules, "canary.diff.tables.run", module)
     job = tables_job(
-        mysql_table="m", pg_table="p", key=["a", "b"], max_samples=5, recheck=False, older_than=60
+        mysql_table="m",
+        pg_table="p",
+        key=["a", "b"],
+        max_samples=5,
+        recheck=False,
+        older_than=60,
+        consistent=True,
+        topic="orders.v2",
+        legacy_group="lg",
+        ring_group="rg",
     )
     assert execute.run_job(with_jobs(), job)["verdict"] == "fail"
     execute.run_job(with_jobs(), tables_job())
@@ -279,6 +316,10 @@ def test_a_tables_job_runs_the_tables_diff_with_its_options(
             "max_samples": 5,
             "older_than": 60,
             "recheck": False,
+            "consistent": True,
+            "topic": "orders.v2",
+            "legacy_group": "lg",
+            "ring_group": "rg",
             "store": True,
         },
         {
@@ -290,9 +331,80 @@ def test_a_tables_job_runs_the_tables_diff_with_its_options(
             "max_samples": None,
             "older_than": None,
             "recheck": None,
+            "consistent": False,
+            "topic": None,
+            "legacy_group": None,
+            "ring_group": None,
             "store": True,
         },
     ]
+
+
+class _Gate:
+    """What ``verify_run`` returns, as far as a job looks at it."""
+
+    def __init__(self, error: CanaryError | None, verdict: str) -> None:
+        self._error, self._verdict = error, verdict
+
+    def failure(self) -> CanaryError | None:
+        return self._error
+
+    def as_json(self) -> dict[str, Any]:
+        return {"kind": "verify", "id": "verify-r1-1", "verdict": self._verdict}
+
+
+def test_a_verify_job_runs_the_gate_with_its_options_and_raises_what_it_could_not_run(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[tuple[Settings, dict[str, Any]]] = []
+    answers = [
+        _Gate(VerificationFailed("tables: 1 row differs"), "fail"),
+        _Gate(ServiceUnavailable("Kafka", "127.0.0.1:1"), "error"),
+    ]
+
+    def fake_verify_run(settings: Settings, **options: Any) -> _Gate:
+        calls.append((settings, options))
+        return answers[len(calls) - 1]
+
+    module = types.ModuleType("canary.diff.verify")
+    module.verify_run = fake_verify_run  # type: ignore[attr-defined]
+    monkeypatch.setitem(sys.modules, "canary.diff.verify", module)
+    job = verify_job(
+        run_id="r3",
+        grace=2,
+        until_idle=0,
+        compare_topic="cmp.v",
+        table="orders",
+        key=["order_id"],
+        recheck=False,
+        topic="orders.src",
+        ring_group="rg",
+    )
+    failed = execute.run_job(with_jobs(), job)
+    assert failed == {"kind": "verify", "id": "verify-r1-1", "verdict": "fail"}
+    with pytest.raises(ServiceUnavailable):
+        execute.run_job(with_jobs(), verify_job())  # exit code 3: the job's error
+    (used, options), (_, defaults) = calls
+    assert used.kafka.compare_topic == "cmp.v"
+    assert options == {
+        "run_id": "r3",
+        "grace": 2,
+        "until_idle": 0,
+        "drill_down": True,
+        "table": "orders",
+        "mysql_table": None,
+        "pg_table": None,
+        "key": ["order_id"],
+        "columns": None,
+        "max_samples": None,
+        "older_than": None,
+        "recheck": False,
+        "topic": "orders.src",
+        "legacy_group": None,
+        "ring_group": "rg",
+        "store": True,
+    }
+    assert (defaults["table"], defaults["key"], defaults["topic"]) == (None, None, None)
 
 
 # --- one run at a time, failures survived ---------------------------------------------------

@@ -19,6 +19,14 @@ How a diff runs (``run.diff_tables`` is the composition root):
    the default) and count only if they still differ, so rows still in flight settle;
    ``--older-than S`` leaves out rows whose age column is younger than S seconds, in the
    first pass and in the recheck alike.
+5. With ``--consistent`` the diff compares only rows below the cut of the source topic
+   (``canary.core.cut``; both paths' commits are read by ``commits``): every summary,
+   cut point and row read carries a WHERE on ``src_partition``/``src_offset``. A key
+   found below the cut on one side only is asked after on the other side: if that side
+   holds it at or past the cut, it is in flight, not a difference (``inflight``); this
+   also catches rows that move past the cut before the recheck. The in-flight keys of
+   both sides are counted last, as one ordered union. ``report.TablesReport`` is the
+   typed report either way.
 
 Why two sums per range. Most types have one text both engines can print for equal values
 (decimals without trailing zeros, UTC datetimes to the microsecond, 0/1 booleans, exact

@@ -14,9 +14,13 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from canary.config import TableRule
+from canary.core.cut import Cut
 from canary.errors import UsageError
 from comparators.values import ColumnKind, Tolerance
-from sinks.checksums import Family, Field, Mode, Plan, SourceColumn, SourceTable
+from sinks.checksums import Family, Field, Mode, Plan, SourceColumn, SourceCut, SourceTable
+
+# The columns every sink row carries (canary.core.schema): where its message came from.
+SOURCE_COLUMNS = ("src_partition", "src_offset")
 
 _NUMERIC: frozenset[Family] = frozenset({"int", "decimal", "bool", "bit", "float"})
 _INTEGRAL: frozenset[Family] = frozenset({"int", "bool", "bit"})
@@ -52,6 +56,8 @@ class Spec:
     only_in_mysql: tuple[str, ...]  # columns one table has and the other lacks (not ignored)
     only_in_postgres: tuple[str, ...]
     age: tuple[str, str] | None  # (MySQL, PostgreSQL) name of the age column
+    # Per side (MySQL, PostgreSQL), the names of its source partition and offset columns.
+    source: tuple[tuple[str, str], tuple[str, str]] | None = None
 
     @property
     def integer_key(self) -> bool:
@@ -70,15 +76,23 @@ class Spec:
         """The compared columns in the order rows are read: exact ones, then loose ones."""
         return (*self.exact, *self.loose)
 
-    def plan(self, side: str) -> Plan:
-        """The read plan of ``"mysql"`` or ``"postgres"``."""
+    def plan(self, side: str, cut: Cut | None = None) -> Plan:
+        """The read plan of ``"mysql"`` or ``"postgres"``; with ``cut``, of the rows below
+        it (the spec must have been built with ``need_cut``)."""
 
         def fields(columns: Sequence[Column]) -> tuple[Field, ...]:
             return tuple(getattr(c, side) for c in columns)
 
-        age = None if self.age is None else self.age[0 if side == "mysql" else 1]
+        index = 0 if side == "mysql" else 1
+        age = None if self.age is None else self.age[index]
         table = self.mysql_table if side == "mysql" else self.pg_table
-        return Plan(table, fields(self.key), fields(self.exact), fields(self.loose), age)
+        below = None
+        if cut is not None:
+            if self.source is None:
+                raise ValueError("a cut needs a spec built with need_cut")
+            partition, offset = self.source[index]
+            below = SourceCut(partition, offset, cut.settled)
+        return Plan(table, fields(self.key), fields(self.exact), fields(self.loose), age, below)
 
 
 def pair_mode(mysql: Family, postgres: Family) -> tuple[Mode, ColumnKind]:
@@ -190,8 +204,11 @@ def build_spec(
     rule: TableRule,
     need_age: bool,
     rule_name: str = "<table>",
+    need_cut: bool = False,
 ) -> Spec:
-    """Pair the two tables' columns; every problem is a UsageError naming the column."""
+    """Pair the two tables' columns; every problem is a UsageError naming the column.
+
+    ``need_cut`` (a consistent diff) requires the source columns on both sides."""
     if not key:
         raise UsageError("give the key column(s) with --key")
     mine, theirs = _index(mysql), _index(postgres)
@@ -266,4 +283,32 @@ def build_spec(
         only_in_mysql=only_mine,
         only_in_postgres=only_theirs,
         age=age,
+        source=_source(mine, theirs, mysql, postgres) if need_cut else None,
     )
+
+
+def _source(
+    mine: dict[str, SourceColumn],
+    theirs: dict[str, SourceColumn],
+    mysql: SourceTable,
+    postgres: SourceTable,
+) -> tuple[tuple[str, str], tuple[str, str]]:
+    """Each side's source columns, integers on both; a UsageError saying what lacks."""
+    sides = []
+    for columns, engine, table in ((mine, "MySQL", mysql), (theirs, "PostgreSQL", postgres)):
+        missing = [name for name in SOURCE_COLUMNS if name not in columns]
+        if missing:
+            raise UsageError(
+                f"--consistent needs the source columns {' and '.join(SOURCE_COLUMNS)} "
+                f"(where each row's message came from), and {engine} table {table.name!r} "
+                f"has no {' and no '.join(missing)}"
+            )
+        partition, offset = (columns[name] for name in SOURCE_COLUMNS)
+        for column in (partition, offset):
+            if column.family != "int":
+                raise UsageError(
+                    f"--consistent needs an integer {column.name} in {engine} table "
+                    f"{table.name!r}, not {column.type_name}"
+                )
+        sides.append((partition.name, offset.name))
+    return sides[0], sides[1]

@@ -35,6 +35,8 @@ class Outcome:
     only_in_mysql: list[Key] = field(default_factory=list)
     only_in_postgres: list[Key] = field(default_factory=list)
     different: list[tuple[Key, Difference]] = field(default_factory=list)
+    # keys a consistent diff set aside: below the cut on one side, past it on the other
+    in_flight: list[Key] = field(default_factory=list)
 
 
 def _reject_constant(name: str) -> object:

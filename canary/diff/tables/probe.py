@@ -13,9 +13,11 @@ from datetime import datetime
 from typing import Any
 
 from canary.config import Settings
+from canary.core.cut import Cut
 from canary.core.segments import Key, Range, Summary, sample_step, value_cuts
 from canary.diff.tables.columns import Spec
 from canary.diff.tables.compare import Outcome, RowComparer, merge
+from canary.diff.tables.inflight import InFlight, set_aside, union
 from sinks import checksums, mysql, postgres
 
 
@@ -74,12 +76,15 @@ LOOSE_HOPELESS = 0.9
 class TablesProbe:
     """Implements ``canary.core.segments.Probe`` over both databases."""
 
-    def __init__(self, settings: Settings, spec: Spec, cutoff: datetime | None) -> None:
+    def __init__(
+        self, settings: Settings, spec: Spec, cutoff: datetime | None, cut: Cut | None = None
+    ) -> None:
         self.spec = spec
         self.cutoff = cutoff
+        self.cut = cut
         self.sessions = Sessions(settings)
-        self.mysql = checksums.MySQLQueries(spec.plan("mysql"))
-        self.postgres = checksums.PostgresQueries(spec.plan("postgres"))
+        self.mysql = checksums.MySQLQueries(spec.plan("mysql", cut))
+        self.postgres = checksums.PostgresQueries(spec.plan("postgres", cut))
         self.everything = RowComparer(spec.read_order)
         self.loose = RowComparer(spec.loose)
         self._lock = threading.Lock()
@@ -131,7 +136,7 @@ class TablesProbe:
     def settle(self, rng: Range, *, loose_only: bool) -> Outcome:
         comparer = self.loose if loose_only else self.everything
         with self.sessions.translated():
-            return merge(
+            outcome = merge(
                 self.mysql.rows(self.sessions.mysql(), rng, self.cutoff, loose_only=loose_only),
                 self.postgres.rows(
                     self.sessions.postgres(), rng, self.cutoff, loose_only=loose_only
@@ -139,6 +144,7 @@ class TablesProbe:
                 key_width=len(self.spec.key),
                 comparer=comparer,
             )
+        return self._set_aside(outcome)
 
     def recheck(self, keys: Sequence[Key]) -> Outcome:
         """Read the rows of ``keys`` again on both sides and compare them."""
@@ -146,9 +152,33 @@ class TablesProbe:
         with self.sessions.translated():
             mine = self.mysql.rows_for(self.sessions.mysql(), keys, self.cutoff)
             theirs = self.postgres.rows_for(self.sessions.postgres(), keys, self.cutoff)
-        return merge(
-            sorted(mine, key=lambda row: tuple(row[:key_width])),
-            sorted(theirs, key=lambda row: tuple(row[:key_width])),
-            key_width=key_width,
-            comparer=self.everything,
+        return self._set_aside(
+            merge(
+                sorted(mine, key=lambda row: tuple(row[:key_width])),
+                sorted(theirs, key=lambda row: tuple(row[:key_width])),
+                key_width=key_width,
+                comparer=self.everything,
+            )
         )
+
+    def _set_aside(self, outcome: Outcome) -> Outcome:
+        """With a cut, keys found below it on one side only, asked after on the other:
+        those it holds at or past the cut are in flight (``inflight.set_aside``)."""
+        if self.cut is None or not (outcome.only_in_mysql or outcome.only_in_postgres):
+            return outcome
+        with self.sessions.translated():
+            past_on_postgres = self.postgres.in_flight(
+                self.sessions.postgres(), outcome.only_in_mysql
+            )
+            past_on_mysql = self.mysql.in_flight(self.sessions.mysql(), outcome.only_in_postgres)
+        return set_aside(outcome, set(past_on_mysql), set(past_on_postgres))
+
+    def in_flight(self, max_samples: int) -> InFlight:
+        """Every key at or past the cut on either side, counted once (read last: see
+        ``canary.diff.tables.inflight``)."""
+        with self.sessions.translated():
+            return union(
+                self.mysql.in_flight_keys(self.sessions.mysql()),
+                self.postgres.in_flight_keys(self.sessions.postgres()),
+                max_samples,
+            )

@@ -1,13 +1,23 @@
-"""Builds the tables report of CONTRACTS §7 from a finished diff (pure)."""
+"""The tables report of CONTRACTS §7 as a typed object, built from a finished diff (pure).
+
+``TablesReport.as_json`` is the one place that spells the JSON: the diff returns the
+object, the renderers, the report store and ``canary verify`` take its JSON. Fields
+beyond §7 (id, created_at, table, kinds, ignored, causes, different_columns, schema,
+older_than, recheck, stats, a cause per differing column in the samples and, for a
+consistent diff, ``consistent`` and ``samples.in_flight``) are additions a reader may
+ignore.
+"""
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
+from canary.core.cut import Cut
 from canary.core.segments import WalkStats
 from canary.diff.tables.columns import Spec
-from canary.diff.tables.tally import Tally
+from canary.diff.tables.inflight import InFlight
+from canary.diff.tables.tally import Tally, key_json
 
 
 @dataclass(frozen=True, slots=True)
@@ -17,8 +27,130 @@ class Recheck:
     enabled: bool
     delay_s: float
     candidates: int = 0  # differing keys found by the first pass
-    cleared: int = 0  # of those, keys equal (or gone from both sides) on the second read
+    cleared: int = 0  # of those, equal (gone from both, or past the cut) on the second read
     skipped: str | None = None  # why the recheck did not run although enabled
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "enabled": self.enabled,
+            "delay_s": self.delay_s,
+            "candidates": self.candidates,
+            "cleared": self.cleared,
+            "skipped": self.skipped,
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Consistency:
+    """What a consistent diff (``--consistent``) compared at: the cut, and what it left."""
+
+    cut: Cut
+    in_flight: InFlight
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "topic": self.cut.topic,
+            "groups": {"legacy": self.cut.legacy.group, "ring": self.cut.ring.group},
+            "commits": {
+                commits.path: {str(p): o for p, o in sorted(commits.offsets.items())}
+                for commits in (self.cut.legacy, self.cut.ring)
+            },
+        }
+
+
+@dataclass(frozen=True, slots=True)
+class Effort:
+    """How much work the diff took."""
+
+    seconds: float
+    walk: WalkStats
+    rows_compared: int
+    loose_sums_skipped: bool = False
+
+    def as_json(self) -> dict[str, Any]:
+        rows_total = self.walk.rows[0] + self.walk.rows[1]
+        return {
+            "seconds": round(self.seconds, 3),
+            "rows_per_s": round(rows_total / self.seconds, 1) if self.seconds > 0 else 0.0,
+            "ranges_checked": self.walk.checked,
+            "ranges_equal": self.walk.equal,
+            "ranges_split": self.walk.split,
+            "ranges_downloaded": self.walk.downloaded,
+            "ranges_streamed": self.walk.streamed,
+            "depth": self.walk.depth,
+            "rows_compared": self.rows_compared,
+            "loose_sums_skipped": self.loose_sums_skipped,
+        }
+
+
+@dataclass(slots=True)
+class TablesReport:
+    """One verdict over a MySQL table and a PostgreSQL table (all rows, or those below
+    the cut of a consistent diff)."""
+
+    id: str
+    created_at: str
+    verdict: str
+    reasons: list[str]
+    table: str
+    mysql_table: str
+    pg_table: str
+    key: list[str]
+    columns: list[str]
+    kinds: dict[str, str]
+    ignored: list[str]
+    rows: tuple[int, int]  # (MySQL, PostgreSQL), below the cut when there is one
+    only_in_mysql: int
+    only_in_postgres: int
+    different: int
+    different_columns: dict[str, int]
+    causes: dict[str, int]
+    samples: dict[str, list[Any]]
+    schema: tuple[list[str], list[str]]  # columns only in MySQL, only in PostgreSQL
+    older_than: float | None
+    recheck: Recheck
+    effort: Effort
+    consistency: Consistency | None = None
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def in_flight(self) -> int | None:
+        return None if self.consistency is None else self.consistency.in_flight.count
+
+    def as_json(self) -> dict[str, Any]:
+        samples = dict(self.samples)
+        body: dict[str, Any] = {
+            "kind": "tables",
+            "id": self.id,
+            "created_at": self.created_at,
+            "verdict": self.verdict,
+            "reasons": list(self.reasons),
+            "table": self.table,
+            "mysql_table": self.mysql_table,
+            "pg_table": self.pg_table,
+            "key": list(self.key),
+            "columns": list(self.columns),
+            "kinds": dict(self.kinds),
+            "ignored": list(self.ignored),
+            "rows": {"mysql": self.rows[0], "postgres": self.rows[1]},
+            "only_in_mysql": self.only_in_mysql,
+            "only_in_postgres": self.only_in_postgres,
+            "different": self.different,
+            "different_columns": dict(self.different_columns),
+            "causes": dict(self.causes),
+            "samples": samples,
+            "schema": {"only_in_mysql": self.schema[0], "only_in_postgres": self.schema[1]},
+            "older_than": self.older_than,
+            "recheck": self.recheck.as_json(),
+            "stats": self.effort.as_json(),
+        }
+        if self.consistency is not None:
+            body["cut"] = self.consistency.cut.as_json()
+            body["in_flight"] = self.consistency.in_flight.count
+            body["consistent"] = self.consistency.as_json()
+            samples["in_flight"] = [key_json(k) for k in self.consistency.in_flight.samples]
+        body.update(self.extra)
+        return body
 
 
 def _plural(count: int, one: str, many: str) -> str:
@@ -51,60 +183,36 @@ def tables_report(
     created_at: str,
     table: str,
     spec: Spec,
-    stats: WalkStats,
     tally: Tally,
     recheck: Recheck,
     older_than: float | None,
-    seconds: float,
-    loose_sums_skipped: bool = False,
-) -> dict[str, Any]:
-    """The JSON report; fields beyond §7 (id, created_at, table, kinds, ignored, causes,
-    different_columns, schema, older_than, recheck, stats, and a cause per differing
-    column in the samples) are additions a reader may ignore."""
+    effort: Effort,
+    consistency: Consistency | None = None,
+) -> TablesReport:
+    """Judge a finished diff: it fails on any difference, pass otherwise."""
     found = reasons(spec, tally, table)
-    rows_total = stats.rows[0] + stats.rows[1]
-    return {
-        "kind": "tables",
-        "id": report_id,
-        "created_at": created_at,
-        "verdict": "fail" if found else "pass",
-        "reasons": found,
-        "table": table,
-        "mysql_table": spec.mysql_table,
-        "pg_table": spec.pg_table,
-        "key": [column.name for column in spec.key],
-        "columns": [column.name for column in spec.columns],
-        "kinds": {column.name: column.kind for column in (*spec.key, *spec.columns)},
-        "ignored": list(spec.ignored),
-        "rows": {"mysql": stats.rows[0], "postgres": stats.rows[1]},
-        "only_in_mysql": tally.counts["only_in_mysql"],
-        "only_in_postgres": tally.counts["only_in_postgres"],
-        "different": tally.counts["different"],
-        "different_columns": tally.column_counts(),
-        "causes": tally.cause_counts(),
-        "samples": tally.samples(),
-        "schema": {
-            "only_in_mysql": list(spec.only_in_mysql),
-            "only_in_postgres": list(spec.only_in_postgres),
-        },
-        "older_than": older_than,
-        "recheck": {
-            "enabled": recheck.enabled,
-            "delay_s": recheck.delay_s,
-            "candidates": recheck.candidates,
-            "cleared": recheck.cleared,
-            "skipped": recheck.skipped,
-        },
-        "stats": {
-            "seconds": round(seconds, 3),
-            "rows_per_s": round(rows_total / seconds, 1) if seconds > 0 else 0.0,
-            "ranges_checked": stats.checked,
-            "ranges_equal": stats.equal,
-            "ranges_split": stats.split,
-            "ranges_downloaded": stats.downloaded,
-            "ranges_streamed": stats.streamed,
-            "depth": stats.depth,
-            "rows_compared": tally.rows_compared,
-            "loose_sums_skipped": loose_sums_skipped,
-        },
-    }
+    return TablesReport(
+        id=report_id,
+        created_at=created_at,
+        verdict="fail" if found else "pass",
+        reasons=found,
+        table=table,
+        mysql_table=spec.mysql_table,
+        pg_table=spec.pg_table,
+        key=[column.name for column in spec.key],
+        columns=[column.name for column in spec.columns],
+        kinds={column.name: column.kind for column in (*spec.key, *spec.columns)},
+        ignored=list(spec.ignored),
+        rows=(effort.walk.rows[0], effort.walk.rows[1]),
+        only_in_mysql=tally.counts["only_in_mysql"],
+        only_in_postgres=tally.counts["only_in_postgres"],
+        different=tally.counts["different"],
+        different_columns=tally.column_counts(),
+        causes=tally.cause_counts(),
+        samples=tally.samples(),
+        schema=(list(spec.only_in_mysql), list(spec.only_in_postgres)),
+        older_than=older_than,
+        recheck=recheck,
+        effort=effort,
+        consistency=consistency,
+    )

@@ -12,13 +12,13 @@ import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 from canary.config import Settings, TableRule, TablesSettings
 from canary.core.segments import Range, WalkStats, split_at, value_cuts, walk
 from canary.diff.tables.columns import Spec, build_spec
+from canary.diff.tables.commits import read_cut
 from canary.diff.tables.probe import TablesProbe
-from canary.diff.tables.report import Recheck, tables_report
+from canary.diff.tables.report import Consistency, Effort, Recheck, TablesReport, tables_report
 from canary.diff.tables.tally import Tally
 from canary.errors import UsageError
 from sinks import checksums, mysql, postgres
@@ -40,9 +40,13 @@ def diff_tables(
     max_samples: int | None = None,
     older_than: float | None = None,
     recheck: bool | None = None,
+    consistent: bool = False,
+    topic: str | None = None,
+    legacy_group: str | None = None,
+    ring_group: str | None = None,
     progress: Progress | None = None,
     store: bool = True,
-) -> dict[str, Any]:
+) -> TablesReport:
     """Compare a MySQL table with a PostgreSQL table by key; the §7 tables report.
 
     ``table`` names both tables unless ``mysql_table``/``pg_table`` say otherwise, and
@@ -52,9 +56,18 @@ def diff_tables(
     column is older than that many seconds. With ``recheck`` (default
     ``settings.tables.recheck``) every differing key is read again after
     ``tables.recheck_delay`` seconds and counts only if it still differs. The report is
-    stored when ``store``. Raises UsageError (unknown table or column, bad arguments) and
-    ServiceUnavailable.
+    stored when ``store``.
+
+    ``consistent`` compares only the rows below the cut of ``topic`` between the groups
+    ``legacy_group`` and ``ring_group`` (defaults: the source topic and the paths'
+    groups; see ``canary.core.cut``); keys whose row on either side is at or past it are
+    counted as in flight, also when they moved there while the diff ran.
+
+    Raises UsageError (unknown table or column, bad arguments, no source columns, a path
+    that never committed) and ServiceUnavailable.
     """
+    if not consistent and (topic or legacy_group or ring_group):
+        raise UsageError("--topic, --legacy-group and --ring-group go with --consistent")
     options = settings.tables
     label, mine, theirs = _names(table, mysql_table, pg_table)
     key = _split(key, "key")
@@ -72,14 +85,27 @@ def diff_tables(
     now = datetime.now(UTC)
     cutoff = None if older_than is None else now - timedelta(seconds=older_than)
     spec = _spec(
-        settings, mine, theirs, key, wanted, rule, need_age=older_than is not None, label=label
+        settings,
+        mine,
+        theirs,
+        key,
+        wanted,
+        rule,
+        need_age=older_than is not None,
+        need_cut=consistent,
+        label=label,
     )
+    cut = None
+    if consistent:
+        cut = read_cut(settings, topic=topic, legacy_group=legacy_group, ring_group=ring_group)
+        shown = ", ".join(f"{p}:{o:,}" for p, o in cut.offsets)
+        say(f"cut of {cut.topic} (partition:offset): {shown}")
     say(
         f"MySQL {mine} vs PostgreSQL {theirs}: key {', '.join(c.name for c in spec.key)}, "
         f"{len(spec.columns)} columns ({len(spec.loose)} compared row by row when their "
         "texts differ)"
     )
-    probe = TablesProbe(settings, spec, cutoff)
+    probe = TablesProbe(settings, spec, cutoff, cut)
     json_columns = [c.name for c in spec.columns if c.kind == "json"]
     tally = Tally(json_columns, samples, options.recheck_limit if rechecking else 0)
     outcome_of_recheck = Recheck(enabled=rechecking, delay_s=options.recheck_delay)
@@ -89,6 +115,8 @@ def diff_tables(
             tally, outcome_of_recheck = _recheck(
                 probe, tally, json_columns, samples, options.recheck_delay, say
             )
+        # Last: whatever was set aside above is past the cut for good, so counted here.
+        consistency = None if cut is None else Consistency(cut, probe.in_flight(samples))
     finally:
         probe.sessions.close()
     seconds = time.monotonic() - started
@@ -97,19 +125,20 @@ def diff_tables(
         created_at=now.isoformat(timespec="seconds"),
         table=label,
         spec=spec,
-        stats=stats,
         tally=tally,
         recheck=outcome_of_recheck,
         older_than=older_than,
-        seconds=seconds,
-        loose_sums_skipped=probe.skip_loose_sums,
+        effort=Effort(seconds, stats, tally.rows_compared, probe.skip_loose_sums),
+        consistency=consistency,
     )
+    below = " below the cut" if cut is not None else ""
+    flying = "" if consistency is None else f", {consistency.in_flight.count:,} keys in flight"
     say(
         f"done in {seconds:,.1f} s: {stats.rows[0]:,} MySQL rows, {stats.rows[1]:,} PostgreSQL "
-        f"rows, {tally.total:,} differences"
+        f"rows{below}, {tally.total:,} differences{flying}"
     )
     if store:
-        checksums.save_report(settings.postgres, report)
+        checksums.save_report(settings.postgres, report.as_json())
     return report
 
 
@@ -169,6 +198,7 @@ def _spec(
     rule: TableRule,
     *,
     need_age: bool,
+    need_cut: bool,
     label: str,
 ) -> Spec:
     connection = mysql.connect(settings.mysql)
@@ -190,7 +220,14 @@ def _spec(
             f"{settings.postgres.address} has no such table"
         )
     return build_spec(
-        left, right, key=key, columns=columns, rule=rule, need_age=need_age, rule_name=label
+        left,
+        right,
+        key=key,
+        columns=columns,
+        rule=rule,
+        need_age=need_age,
+        rule_name=label,
+        need_cut=need_cut,
     )
 
 
