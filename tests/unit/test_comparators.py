@@ -100,7 +100,8 @@ def permuted(tree: Any, rnd: Any) -> Any:
 
 def test_kinds_are_the_documented_ones() -> None:
     assert set(KINDS) == {
-        "auto", "decimal", "datetime", "json", "bool", "text", "float", "int", "bytes", "date"
+        "auto", "decimal", "datetime", "json", "bool", "text", "float", "float32", "int",
+        "bytes", "date", "uuid",
     }  # fmt: skip
 
 

@@ -58,7 +58,7 @@ def tables_report(
     seconds: float,
     loose_sums_skipped: bool = False,
 ) -> dict[str, Any]:
-    """The JSON report; fields beyond §7 (id, created_at, table, kinds, ignored, causes,
+    """The JSON report; fields beyond §7 (id, created_at, table, kinds, rules, ignored, causes,
     different_columns, schema, older_than, recheck, stats, and a cause per differing
     column in the samples) are additions a reader may ignore."""
     found = reasons(spec, tally, table)
@@ -75,6 +75,7 @@ def tables_report(
         "key": [column.name for column in spec.key],
         "columns": [column.name for column in spec.columns],
         "kinds": {column.name: column.kind for column in (*spec.key, *spec.columns)},
+        "rules": {column.name: column.rule for column in (*spec.key, *spec.columns)},
         "ignored": list(spec.ignored),
         "rows": {"mysql": stats.rows[0], "postgres": stats.rows[1]},
         "only_in_mysql": tally.counts["only_in_mysql"],
