@@ -57,46 +57,53 @@ class _Dialect:
 
     text: str  # a double as its shortest round-trip digits
     mantissa: str  # that text up to its "e"
-    exponent: str  # the integer after its "e", or 0
+    exponent: str  # a double that is an integer, as an integer
     widen: str  # a 4-byte float as the double that holds it exactly
     narrow: str  # a double rounded to float32 (ties to even), as a double again
     literal: str  # a double constant
+    to_double: str  # text of digits as a double
     special: str  # {0} a double, {1} its canonical token: NaN and infinities kept apart
 
 
 _MYSQL = _Dialect(
     text="CAST({} AS CHAR)",
     mantissa="SUBSTRING_INDEX({}, 'e', 1)",
-    exponent="IF(LOCATE('e', {0}) > 0, CAST(SUBSTRING_INDEX({0}, 'e', -1) AS SIGNED), 0)",
+    exponent="CAST({} AS SIGNED)",
     widen="CAST({} AS DOUBLE)",
     narrow="CAST(CAST({} AS FLOAT) AS DOUBLE)",  # clamps out of range: tested before
     literal="{}",
+    to_double="CAST({} AS DOUBLE)",
     special="{1}",  # MariaDB stores no NaN or infinity
 )
 # The session prints shortest round-trip digits (extra_float_digits > 0).
 _POSTGRES = _Dialect(
     text="({})::text",
     mantissa="split_part({}, 'e', 1)",
-    exponent="CASE WHEN strpos({0}, 'e') > 0 THEN split_part({0}, 'e', 2)::int ELSE 0 END",
+    exponent="({})::int",
     widen="{}::float8",
     narrow="{}::float4::float8",  # raises on overflow and underflow: tested before
     literal="'{}'::float8",
+    to_double="({})::float8",
     special="CASE WHEN abs({0}) >= 'Infinity'::float8 THEN {0}::text ELSE {1} END",  # NaN last
 )
 
 
 def _canonical(value: str, sql: _Dialect) -> str:
-    """The canonical token of ``value``, a double expression (never NULL here)."""
-    text = sql.text.format(f"ABS({value})")
-    mantissa = sql.mantissa.format(text)
-    point = f"POSITION('.' IN {mantissa})"
-    places = f"CASE WHEN {point} > 0 THEN CHAR_LENGTH({mantissa}) - {point} ELSE 0 END"
-    digits = f"REPLACE({mantissa}, '.', '')"
-    zeros = f"CHAR_LENGTH({digits}) - CHAR_LENGTH(TRIM(TRAILING '0' FROM {digits}))"
+    """The canonical token of ``value``, a double expression (never NULL here).
+
+    The digits come from the engine's text, the exponent of the last digit from
+    ``round(log10(|value|) - log10(digits))``: the value is digits x 10^exponent to 16
+    significant digits, so the difference lies within 1e-12 of that integer and rounding
+    it is exact, from subnormals to 1.8e308. The text is printed twice per value, not
+    once per piece of its layout."""
+    mantissa = sql.mantissa.format(sql.text.format(f"ABS({value})"))
+    digits = f"TRIM(BOTH '0' FROM REPLACE({mantissa}, '.', ''))"
+    exponent = sql.exponent.format(
+        f"ROUND(LOG10(ABS({value})) - LOG10({sql.to_double.format(digits)}))"
+    )
     token = (
         f"CASE WHEN {value} = 0 THEN '0' ELSE CONCAT(CASE WHEN {value} < 0 THEN '-' ELSE '' END, "
-        f"TRIM(BOTH '0' FROM {digits}), 'e', {sql.exponent.format(text)} - ({places}) + ({zeros})) "
-        "END"
+        f"{digits}, 'e', {exponent}) END"
     )
     return sql.special.format(value, token)
 

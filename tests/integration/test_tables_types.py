@@ -353,7 +353,9 @@ def test_uuid_text_keys_and_columns(services: Services, tables: Callable[[str], 
     report = _diff(settings, table, "code")
     _assert_settled_by_checksums(report)
     assert report["kinds"] == {"code": "uuid", "b": "uuid", "h": "uuid", "t": "uuid", "n": "int"}
-    assert report["rules"]["b"].startswith("UUID: MySQL binary(16) (the 16 bytes in RFC 4122")
+    assert report["rules"]["b"] == (
+        "UUID by value: MySQL binary(16) vs uuid (the 16 bytes in RFC 4122 order)"
+    )
 
     other = uuid.UUID(int=rnd.getrandbits(128), version=4)
     changed = {

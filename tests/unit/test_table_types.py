@@ -163,9 +163,16 @@ def test_rules_say_how_each_pair_is_compared() -> None:
         "float32 on both sides: compared at 4-byte precision, within absolute 0.01"
     )
     binary = _spec(SourceColumn("x", "bytes", "binary(16)"), SourceColumn("x", "uuid", "uuid"))
-    assert binary.columns[0].rule.startswith("UUID: MySQL binary(16) (the 16 bytes in RFC 4122")
+    assert binary.columns[0].rule == (
+        "UUID by value: MySQL binary(16) vs uuid (the 16 bytes in RFC 4122 order)"
+    )
     text = _spec(SourceColumn("x", "text", "char(36)"), SourceColumn("x", "uuid", "uuid"))
-    assert "compared by value" in text.columns[0].rule
+    assert text.columns[0].rule == (
+        "UUID by value: MySQL char(36) vs uuid (text: 8-4-4-4-12 or 32 hex digits, any case; "
+        "other text differs)"
+    )
+    mariadb = _spec(SourceColumn("x", "uuid", "uuid"), SourceColumn("x", "uuid", "uuid"))
+    assert mariadb.columns[0].rule == "UUID by value: MySQL uuid vs uuid"
     assert (
         _spec(SourceColumn("x", "text", "text"), SourceColumn("x", "text", "text"))
         .columns[0]

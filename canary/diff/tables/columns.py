@@ -1,11 +1,14 @@
 """Which columns a table diff compares, and how: pairing both engines' columns by name.
 
 Each compared column gets one rendering *mode* from its two types (see
-``sinks.checksums``), the comparator kind that matches it, its tolerance and whether it is
+``sinks.checksums``), the comparator kind that matches it, its tolerance, whether it is
 *loose* (its texts may differ for equal values, so it is summed apart and verified row by
-row): JSON, floats, and any column with a tolerance. Pairs of types that share no
-meaning (text vs number, date vs datetime, types canary does not know) are compared as
-their text forms on both sides, which is stated in the report by the kind ``"text"``.
+row: JSON, a float against a DECIMAL or integer, and any column with a tolerance) and its
+rule in words for the report. Floats pair at the coarser precision (``float32`` when
+either side is a 4-byte FLOAT/REAL, else ``float``); a PostgreSQL uuid pairs with MySQL
+text, BINARY(16) or MariaDB's UUID as ``uuid``. Pairs of types that share no meaning
+(text vs number, date vs datetime, types canary does not know) are compared as their
+text forms on both sides, which is stated in the report by the kind ``"text"``.
 """
 
 from __future__ import annotations
@@ -157,14 +160,11 @@ _RULES: dict[Mode, str] = {
 def describe(mysql: SourceColumn, postgres: SourceColumn, mode: Mode) -> str:
     """How the pair is compared, in words (the report's ``rules``)."""
     if mode == "uuid":
-        stored = (
-            "the 16 bytes in RFC 4122 order"
-            if mysql.family == "bytes"
-            else "MariaDB UUID"
-            if mysql.family == "uuid"
-            else "text, any case, 8-4-4-4-12 or 32 hex digits (other text differs)"
-        )
-        return f"UUID: MySQL {mysql.type_name} ({stored}) vs uuid, compared by value"
+        stored = {
+            "bytes": " (the 16 bytes in RFC 4122 order)",
+            "text": " (text: 8-4-4-4-12 or 32 hex digits, any case; other text differs)",
+        }.get(mysql.family, "")
+        return f"UUID by value: MySQL {mysql.type_name} vs uuid{stored}"
     if mode not in ("float", "float32"):
         return _RULES[mode]
     names = (_float_name(mysql.family), _float_name(postgres.family))
