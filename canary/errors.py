@@ -18,6 +18,8 @@
     ├── WorkerFailed                  a batch failed in a ring worker process (carries
     │                                 that error's message and exit code)
     ├── KeyOrderError                 a table's rows did not arrive in key order
+    │   └── DuplicateKey              exit 2: two rows of one side are one key as compared
+    │                                 (one UUID written in two ways)
     └── UnreadableValue               a row value the driver cannot turn into a Python value
 
 Foreign exceptions (confluent_kafka, psycopg, pymysql) are translated into this tree
@@ -133,6 +135,14 @@ class WorkerFailed(CanaryError):
 class KeyOrderError(CanaryError):
     """A side's rows did not arrive in strictly increasing key order (a collation or
     uniqueness assumption does not hold); comparing further would invent differences."""
+
+
+class DuplicateKey(KeyOrderError):
+    """Two rows of one side have one key as the diff compares keys (a UUID key stored as
+    text in two spellings): their rows cannot be told apart, so the pair cannot be
+    compared by that key."""
+
+    exit_code = EXIT_USAGE
 
 
 class UnreadableValue(CanaryError):

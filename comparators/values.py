@@ -5,6 +5,9 @@ from __future__ import annotations
 import enum
 import json
 import math
+import re
+import struct
+import uuid
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass
 from datetime import UTC, date, datetime
@@ -27,7 +30,18 @@ __all__ = [
 ]
 
 ColumnKind: TypeAlias = Literal[
-    "auto", "decimal", "datetime", "json", "bool", "text", "float", "int", "bytes", "date"
+    "auto",
+    "decimal",
+    "datetime",
+    "json",
+    "bool",
+    "text",
+    "float",
+    "float32",
+    "int",
+    "bytes",
+    "date",
+    "uuid",
 ]
 KINDS: Final[tuple[ColumnKind, ...]] = get_args(ColumnKind)
 
@@ -43,8 +57,9 @@ class Tolerance:
     """Numbers are equal when ``|a - b| <= max(absolute, relative * max(|a|, |b|))``.
 
     Both bounds default to 0, i.e. exact. Applies to numbers only (never inside JSON).
-    Floats enter the arithmetic as the decimal they print as (``repr``), so an absolute
-    tolerance of 0.01 accepts 1.50 vs 1.51 even for floats.
+    Floats enter the arithmetic as the decimal they print as (``repr``; for kind
+    ``"float32"`` the shortest text of the 4-byte float), so an absolute tolerance of
+    0.01 accepts 1.50 vs 1.51 even for floats.
     """
 
     absolute: float = 0.0
@@ -91,7 +106,13 @@ def normalize(value: object, kind: ColumnKind = "auto") -> object:
     ``auto``); datetimes become aware UTC (a naive one is taken to hold UTC); JSON
     (``dict``/``list``, or ``str``/``bytes`` text for kind ``"json"``) becomes a tree
     whose numbers are ``Decimal``; TINYINT(1) ``0``/``1`` and BIT(1) bytes become
-    ``bool`` for kind ``"bool"``; bytes-likes become ``bytes``. Text is never changed.
+    ``bool`` for kind ``"bool"``; bytes-likes become ``bytes``. Kind ``"float32"`` rounds
+    a number to the nearest 4-byte float (ties to even) and gives the ``Decimal`` of its
+    shortest text (``0.1`` and ``0.10000000149011612`` both become ``Decimal("0.1")``);
+    a finite number beyond float32's range keeps its own value, which no float32 has.
+    Kind ``"uuid"`` gives the canonical lowercase text of a ``uuid.UUID``, of 16 bytes
+    (RFC 4122 order) or of text in the 8-4-4-4-12 layout or 32 hex digits, in any case;
+    other text stays as it is. Text is never changed otherwise.
     A value the kind does not cover gets its ``"auto"`` form, so a type mismatch stays
     visible to :func:`equal`. Raises ``ValueError`` for an unknown kind.
     """
@@ -148,6 +169,55 @@ def _float(value: object) -> object:
     return _auto(value)
 
 
+def _float32(value: object) -> object:
+    number = _float(value)
+    if not isinstance(number, float):
+        return number
+    rounded = _round_float32(number)
+    if rounded is None or not math.isfinite(rounded):
+        return _to_decimal(number)  # NaN, an infinity, or beyond any float32
+    return _canonical_decimal(Decimal(_float32_text(rounded)))
+
+
+def _round_float32(number: float) -> float | None:
+    """``number`` rounded to the nearest 4-byte float (ties to even), as the double that
+    holds it; None when ``number`` is finite but rounds to infinity (|x| >= 2^128 - 2^103)."""
+    try:
+        (rounded,) = struct.unpack("<f", struct.pack("<f", number))
+    except OverflowError:  # some Python versions raise rather than round to infinity
+        return None
+    if math.isinf(rounded) and not math.isinf(number):
+        return None
+    return float(rounded)
+
+
+def _float32_text(value: float) -> str:
+    """The shortest text that reads back as the float32 ``value`` (at most 9 digits)."""
+    for digits in range(1, 10):
+        text = f"{value:.{digits}g}"
+        if _round_float32(float(text)) == value:
+            return text
+    return repr(value)  # not reached: 9 significant digits always suffice
+
+
+# What PostgreSQL reads as a uuid, less braces and URNs: 8-4-4-4-12 or 32 hex digits.
+_UUID_TEXT: Final = re.compile(
+    r"[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}"
+    r"|[0-9a-fA-F]{32}"
+)
+_UUID_BYTES: Final = 16
+
+
+def _uuid(value: object) -> object:
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, str) and _UUID_TEXT.fullmatch(value):
+        return str(uuid.UUID(hex=value))
+    if isinstance(value, _BYTES_LIKE) and len(value) == _UUID_BYTES:
+        return str(uuid.UUID(bytes=bytes(value)))
+    return _auto(value)
+
+
 def _datetime(value: object) -> object:
     if isinstance(value, str):
         try:
@@ -201,9 +271,11 @@ _NORMALIZERS: Final[Mapping[ColumnKind, Callable[[object], object]]] = MappingPr
         # Text stays exact: case, trailing spaces and Unicode normal forms are differences.
         "text": _auto,
         "float": _float,
+        "float32": _float32,
         "int": _int,
         "bytes": _auto,
         "date": _date,
+        "uuid": _uuid,
     }
 )
 

@@ -99,9 +99,13 @@ def tables(
     a normalized text of each row), so only ranges that differ are narrowed down and
     downloaded. Values that mean the same are equal: DECIMAL 1.50 and NUMERIC 1.5,
     DATETIME holding UTC and TIMESTAMPTZ at the same instant, JSON and JSONB with any
-    key order, TINYINT(1) and BOOLEAN. Text is exact: case, trailing spaces and NULL
-    vs empty string are differences. Floats are equal within the tolerances of
-    [tables.rules.T]; columns listed in its `ignore` are not compared.
+    key order, TINYINT(1) and BOOLEAN, a UUID as CHAR(36)/VARCHAR text (any case) or
+    BINARY(16) and PostgreSQL uuid. Floats compare at the coarser precision: FLOAT vs
+    REAL as 4-byte floats (a DOUBLE against either is rounded to float32), DOUBLE vs
+    DOUBLE PRECISION as 8-byte ones. Text is exact: case, trailing spaces and NULL vs
+    empty string are differences. Numbers are equal within the tolerances of
+    [tables.rules.T]; columns listed in its `ignore` are not compared. The report says
+    how each column was compared (`rules`).
 
     Rows are only in MySQL, only in PostgreSQL, or different (with each differing
     column's two values and a likely cause). The report is stored (see `canary report`).

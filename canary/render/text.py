@@ -160,6 +160,7 @@ def tables(report: dict[str, Any]) -> str:
         lines += _cut(report)
     columns = report.get("columns") or []
     lines += ["", f"columns compared ({len(columns)}): {', '.join(columns) or '-'}"]
+    lines += [f"  {name}: {rule}" for name, rule in (report.get("rules") or {}).items()]
     if report.get("ignored"):
         lines.append(f"ignored: {', '.join(report['ignored'])}")
     if report.get("older_than") is not None:

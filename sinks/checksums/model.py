@@ -9,11 +9,35 @@ from typing import Any, Literal, Protocol, TypeAlias
 
 from canary.core.segments import Key, Range, Summary
 
+# "float" is an 8-byte float (DOUBLE, DOUBLE PRECISION), "float4" a 4-byte one (FLOAT, REAL).
 Family: TypeAlias = Literal[
-    "int", "bool", "bit", "decimal", "float", "text", "bytes", "date", "datetime", "json", "other"
+    "int",
+    "bool",
+    "bit",
+    "decimal",
+    "float",
+    "float4",
+    "text",
+    "bytes",
+    "date",
+    "datetime",
+    "json",
+    "uuid",
+    "other",
 ]
+# "float"/"float32": numbers compared as 8-byte/4-byte floats; "uuid": by UUID value.
 Mode: TypeAlias = Literal[
-    "number", "bool", "text", "bytes", "date", "datetime", "json", "float", "astext"
+    "number",
+    "bool",
+    "text",
+    "bytes",
+    "date",
+    "datetime",
+    "json",
+    "float",
+    "float32",
+    "uuid",
+    "astext",
 ]
 Row: TypeAlias = tuple[Any, ...]
 

@@ -6,6 +6,7 @@ Builds the normalized text of :mod:`sinks.checksums.text` in MySQL SQL.
 from __future__ import annotations
 
 import re
+import uuid
 from collections.abc import Iterator, Sequence
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ import pymysql.cursors
 from canary.config import MySQLSettings
 from canary.core.segments import Key, Range, Summary
 from sinks import mysql
+from sinks.checksums.floats import is_float, mysql_float_read, mysql_float_token
 from sinks.checksums.model import (
     KEYS_PER_QUERY,
     STREAM_BATCH,
@@ -27,6 +29,7 @@ from sinks.checksums.model import (
     SourceTable,
 )
 from sinks.checksums.text import below_cut, int_bounds, read_summary
+from sinks.checksums.uuids import canonical, mysql_uuid_key, mysql_uuid_text
 
 # --- types -------------------------------------------------------------------------------
 
@@ -35,7 +38,8 @@ _MYSQL_FAMILIES: dict[str, Family] = {
         ("tinyint", "smallint", "mediumint", "int", "integer", "bigint", "year"), "int"
     ),
     **dict.fromkeys(("decimal", "numeric", "dec", "fixed"), "decimal"),
-    **dict.fromkeys(("float", "double", "real", "double precision"), "float"),
+    "float": "float4",
+    **dict.fromkeys(("double", "real", "double precision"), "float"),
     **dict.fromkeys(
         ("char", "varchar", "tinytext", "text", "mediumtext", "longtext", "enum", "set"), "text"
     ),
@@ -44,6 +48,7 @@ _MYSQL_FAMILIES: dict[str, Family] = {
     "datetime": "datetime",
     "timestamp": "datetime",
     "json": "json",
+    "uuid": "uuid",  # MariaDB 10.7+
 }
 # Collations whose plain comparisons are UTF-8 byte order (no case folding, no PAD SPACE).
 _MYSQL_BYTE_ORDER = re.compile(r"^(utf8mb4|utf8mb3|utf8)_(nopad_bin|0900_bin)$|^binary$")
@@ -141,11 +146,21 @@ def _q(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+def _mysql_utf8(field: Field) -> str:
+    """A text column as utf8mb4 compared as bytes."""
+    column = _q(field.name)
+    return f"{column} COLLATE utf8mb4_bin" if field.utf8 else _MYSQL_TEXT.format(column)
+
+
 def _mysql_render(field: Field) -> tuple[str, bool]:  # noqa: PLR0911 - one return per mode
     """The SQL text of a non-NULL value, and whether it needs a length prefix."""
     column = _q(field.name)
     mode, family = field.mode, field.family
-    if mode in ("number", "bool", "float"):
+    if is_float(field):
+        return mysql_float_token(field, column), False
+    if mode == "uuid":
+        return mysql_uuid_text(field, column, _mysql_utf8(field)), True
+    if mode in ("number", "bool", "float", "float32"):
         if family == "bit":
             return f"CAST({column} + 0 AS CHAR)", False
         if family == "decimal" and (field.trim or mode != "number"):
@@ -175,7 +190,9 @@ def _mysql_token(field: Field) -> str:
 
 def _mysql_read(field: Field) -> str:
     column = _q(field.name)
-    if field.mode == "float":
+    if is_float(field):
+        return mysql_float_read(field, column)
+    if field.mode in ("float", "float32", "uuid"):
         return _mysql_render(field)[0]
     if field.mode == "number" and field.family == "bit":
         return f"{column} + 0"
@@ -196,6 +213,8 @@ class MySQLQueries:
         self.plan = plan
         self._keys = [self._key_expression(f) for f in plan.key]
         self._binary = [f.mode == "text" and not f.byte_order for f in plan.key]
+        self._uuid_bytes = [f.mode == "uuid" and f.family == "bytes" for f in plan.key]
+        self._uuid_text = [f.mode == "uuid" and f.family != "bytes" for f in plan.key]
         key_names = [_q(f.name) for f in plan.key]
         table = _q(plan.table)
         exact = _mysql_hash_sum((*plan.key, *plan.exact))
@@ -209,8 +228,11 @@ class MySQLQueries:
         self._summary_exact = f"SELECT COUNT(*), {exact}, NULL{bounds} FROM {table}"
         order = ", ".join(self._keys)
         self._order = order
+        # The keys as read (a UUID as its canonical text), so cuts bound both sides alike.
+        key_reads = [f"{_mysql_read(f)} AS canary_k{i}" for i, f in enumerate(plan.key)]
+        key_aliases = [f"canary_k{i}" for i in range(len(plan.key))]
         self._cuts = (
-            f"SELECT {', '.join(key_names)} FROM (SELECT {', '.join(key_names)}, "
+            f"SELECT {', '.join(key_aliases)} FROM (SELECT {', '.join(key_reads)}, "
             f"ROW_NUMBER() OVER (ORDER BY {order}) AS canary_rn FROM {table} {{where}}) AS s "
             "WHERE MOD(canary_rn, %s) = 0 ORDER BY canary_rn"
         )
@@ -223,12 +245,18 @@ class MySQLQueries:
     @staticmethod
     def _key_expression(field: Field) -> str:
         column = _q(field.name)
+        if field.mode == "uuid":
+            return mysql_uuid_key(field, column, _mysql_utf8(field))
         if field.mode == "text" and not field.byte_order:
             return f"CAST(CONVERT({column} USING utf8mb4) AS BINARY)"
         return column
 
     def _param(self, index: int, value: object) -> object:
-        return value.encode() if self._binary[index] and isinstance(value, str) else value
+        if self._uuid_bytes[index] and canonical(value):
+            return uuid.UUID(str(value)).bytes  # a BINARY(16) key is bounded by its bytes
+        if (self._binary[index] or self._uuid_text[index]) and isinstance(value, str):
+            return value.encode()
+        return value
 
     def _bound(self, key: Key, below: bool) -> tuple[str, list[object]]:
         """``keys >= key`` (or ``< key`` when ``below``), lexicographically."""
@@ -319,6 +347,11 @@ class MySQLQueries:
         for key in chunk:
             parts = []
             for i, value in enumerate(key):
+                if self._uuid_text[i] or self._uuid_bytes[i]:
+                    # Stored in another case or layout, or (BINARY) as bytes.
+                    parts.append(f"{self._keys[i]} = %s")
+                    params.append(self._param(i, value))
+                    continue
                 parts.append(f"{names[i]} = %s")
                 params.append(value)
                 if self._binary[i]:

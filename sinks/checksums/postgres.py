@@ -17,6 +17,7 @@ from canary.config import PostgresSettings
 from canary.core.segments import Key, Range, Summary
 from canary.errors import UnreadableValue, UsageError
 from sinks import postgres, reports
+from sinks.checksums.floats import is_float, postgres_float_read, postgres_float_token
 from sinks.checksums.model import (
     KEYS_PER_QUERY,
     STREAM_BATCH,
@@ -28,19 +29,22 @@ from sinks.checksums.model import (
     SourceTable,
 )
 from sinks.checksums.text import below_cut, int_bounds, read_summary
+from sinks.checksums.uuids import canonical
 
 # --- types -------------------------------------------------------------------------------
 
 _PG_FAMILIES: dict[str, Family] = {
     **dict.fromkeys(("int2", "int4", "int8"), "int"),
     "numeric": "decimal",
-    **dict.fromkeys(("float4", "float8"), "float"),
+    "float4": "float4",
+    "float8": "float",
     "bool": "bool",
     **dict.fromkeys(("text", "varchar", "bpchar", "name", "citext"), "text"),
     "bytea": "bytes",
     "date": "date",
     **dict.fromkeys(("timestamp", "timestamptz"), "datetime"),
     **dict.fromkeys(("json", "jsonb"), "json"),
+    "uuid": "uuid",
 }
 
 
@@ -141,10 +145,12 @@ def _i(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _pg_render(field: Field) -> tuple[str, bool]:
+def _pg_render(field: Field) -> tuple[str, bool]:  # noqa: PLR0911 - one return per mode
     column = _i(field.name)
     mode, family = field.mode, field.family
-    if mode in ("number", "bool", "float"):
+    if is_float(field):
+        return postgres_float_token(field, column), False
+    if mode in ("number", "bool", "float", "float32"):
         if family == "bool":
             return f"CASE WHEN {column} THEN '1' ELSE '0' END", False
         if family == "decimal" and (field.trim or mode != "number"):
@@ -165,7 +171,7 @@ def _pg_render(field: Field) -> tuple[str, bool]:
             f"THEN to_char({column}, '{pattern}') ELSE {column}::text END",
             False,
         )
-    return f"{column}::text", True  # text, json, astext
+    return f"{column}::text", True  # text, json, uuid, astext
 
 
 def _pg_token(field: Field) -> str:
@@ -178,9 +184,11 @@ def _pg_token(field: Field) -> str:
 
 def _pg_read(field: Field) -> str:
     column = _i(field.name)
-    if field.mode == "float":
+    if is_float(field):
+        return postgres_float_read(field, column)
+    if field.mode in ("float", "float32"):
         return _pg_render(field)[0]
-    if field.mode in ("text", "json", "astext"):
+    if field.mode in ("text", "json", "astext", "uuid"):
         return f"{column}::text"
     return column
 
@@ -212,8 +220,11 @@ class PostgresQueries:
         self._summary_exact = f"SELECT count(*), {exact}, NULL{bounds} FROM {table}"
         self._order = ", ".join(self._keys)
         self._row = f"({', '.join(self._keys)})" if len(self._keys) > 1 else self._keys[0]
+        # The keys as read (a uuid as its text), so cuts bound both sides alike.
+        key_reads = [f"{_pg_read(f)} AS canary_k{i}" for i, f in enumerate(plan.key)]
+        key_aliases = [f"canary_k{i}" for i in range(len(plan.key))]
         self._cuts = (
-            f"SELECT {', '.join(key_names)} FROM (SELECT {', '.join(key_names)}, "
+            f"SELECT {', '.join(key_aliases)} FROM (SELECT {', '.join(key_reads)}, "
             f"row_number() OVER (ORDER BY {self._order}) AS canary_rn FROM {table} {{where}}) s "
             "WHERE canary_rn %% %s = 0 ORDER BY canary_rn"
         )
@@ -229,10 +240,10 @@ class PostgresQueries:
         width = len(self._keys)
         marks = "(" + ", ".join(["%s"] * width) + ")" if width > 1 else "%s"
         if rng.lo is not None:
-            clauses.append(f"{self._row} >= {marks}")
+            clauses.append(f"{self._bounded(rng.lo)} >= {marks}")
             params += list(rng.lo)
         if rng.hi is not None:
-            clauses.append(f"{self._row} < {marks}")
+            clauses.append(f"{self._bounded(rng.hi)} < {marks}")
             params += list(rng.hi)
         if cutoff is not None and self.plan.age is not None:
             clauses.append(f"{_i(self.plan.age)} < %s")
@@ -242,6 +253,17 @@ class PostgresQueries:
             clauses.append(clause)
             params += values
         return ("WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def _bounded(self, bound: Key) -> str:
+        """The key row compared with ``bound``: a uuid column as its text (same order) where
+        the bound is MySQL text that is no UUID, since it cannot be cast to one."""
+        if all(f.mode != "uuid" or canonical(v) for f, v in zip(self.plan.key, bound, strict=True)):
+            return self._row
+        keys = [
+            f'{_i(f.name)}::text COLLATE "C"' if f.mode == "uuid" and not canonical(v) else key
+            for f, v, key in zip(self.plan.key, bound, self._keys, strict=True)
+        ]
+        return f"({', '.join(keys)})" if len(keys) > 1 else keys[0]
 
     def key_bounds(self, connection: psycopg.Connection[Any]) -> tuple[int | None, int | None]:
         column = _i(self.plan.key[0].name)
@@ -297,6 +319,12 @@ class PostgresQueries:
             while batch := cursor.fetchmany(STREAM_BATCH):
                 yield from batch
 
+    def _comparable(self, keys: Sequence[Key]) -> list[Key]:
+        """``keys`` without those that name no row here: MySQL text that is no UUID
+        (which cannot be cast to one either)."""
+        uuids = [i for i, f in enumerate(self.plan.key) if f.mode == "uuid"]
+        return [key for key in keys if all(canonical(key[i]) for i in uuids)]
+
     def _matching(self, chunk: Sequence[Key]) -> tuple[str, list[object]]:
         """A condition that holds for the rows of exactly these keys."""
         width = len(self.plan.key)
@@ -308,6 +336,7 @@ class PostgresQueries:
         self, connection: psycopg.Connection[Any], keys: Sequence[Key], cutoff: datetime | None
     ) -> list[Row]:
         found: list[Row] = []
+        keys = self._comparable(keys)
         for start in range(0, len(keys), KEYS_PER_QUERY):
             where, params = self._matching(keys[start : start + KEYS_PER_QUERY])
             if cutoff is not None and self.plan.age is not None:
@@ -332,6 +361,7 @@ class PostgresQueries:
         past, past_params = self._past_cut()
         width = len(self.plan.key)
         found: list[Key] = []
+        keys = self._comparable(keys)
         for start in range(0, len(keys), KEYS_PER_QUERY):
             where, params = self._matching(keys[start : start + KEYS_PER_QUERY])
             query = f"{self._select_keys} WHERE {where} AND {past}".encode()

@@ -6,7 +6,8 @@ both engines produce the same bytes when the values mean the same (CONTRACTS §7
     row text = token(key 1) ... token(key n) token(column 1) ... token(column m)
     token    = "~"                           NULL
              | <text> ","                    numbers, booleans, dates, datetimes, hex bytes
-             | <char length> ":" <text>      text, JSON and text fallbacks (may hold "," or "~")
+             | <char length> ":" <text>      text, JSON, UUIDs and text fallbacks (may hold
+                                             "," or "~")
 
 Numbers by value with trailing fractional zeros stripped (``1.50`` -> ``1.5``, ``2.00``
 -> ``2``); booleans and TINYINT(1)/BIT(1) as ``0``/``1``; datetimes as UTC
@@ -15,15 +16,19 @@ the PostgreSQL session's TimeZone is UTC); bytes as lowercase hex; text exactly 
 stored, in UTF-8. The token grammar is prefix-free per column, so different rows never
 concatenate to the same text, and NULL never looks like the empty string (``0:``).
 
+Floats print a canonical token at the pair's precision (``0.1`` -> ``1e-1``, a FLOAT as
+the double that holds it, see :mod:`~sinks.checksums.floats`); UUIDs print their
+lowercase text, with its length (:mod:`~sinks.checksums.uuids`).
+
 A row's hash is the first 60 bits of the MD5 of its text (``CONV(SUBSTRING(MD5(t), 1, 15),
 16, 10)`` in MySQL, ``('x' || substr(md5(t), 1, 15))::bit(60)::bigint`` in PostgreSQL);
 a range's checksum is ``count(*)`` and the exact (arbitrary-precision) sum of those.
 
 Two sums per range: ``exact`` over the key and the columns above, ``loose`` over the key
 and the columns whose texts can differ for equal meanings (JSON: MariaDB keeps the text
-as written, JSONB reorders keys; floats: each engine prints its own shortest form;
-columns with a tolerance). A loose text is still injective on each side, so equal loose
-sums prove equal values; unequal ones only tell the caller to compare those columns row
+as written, JSONB reorders keys; a float against a DECIMAL or integer; columns with a
+tolerance). A loose text is still injective on each side, so equal loose sums prove
+equal values; unequal ones only tell the caller to compare those columns row
 by row (``canary.diff.tables``).
 
 Keys are compared and ordered as bytes of their UTF-8 text (code point order, like
@@ -33,8 +38,10 @@ unless the column's collation already is "C". So neither case folding nor PAD SP
 merges keys. The bare column keeps the index usable; the cast forces a scan.
 
 Values are read for comparison from exactly the expressions the tokens are built from
-(text as ``::text``, floats as their text), so a checksum match and a row comparison can
-never disagree about two values.
+(text as ``::text``, UUIDs as their lowercase text), so a checksum match and a row
+comparison can never disagree about two values. Floats are read at their own precision
+(so a report shows what is stored); their token is the value rounded as the comparator
+rounds it, which keeps the same promise.
 
 A consistent diff reads only rows below a cut (``canary.core.cut``): ``below_cut`` is
 the one condition both engines use, true or false for every row, never NULL.

@@ -227,3 +227,44 @@ def test_unreachable_mysql_exits_3_naming_it(pair: Pair) -> None:
     assert "MySQL" in result.stderr
     assert "127.0.0.1:1" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_float32_and_uuid_pairs_exit_codes(services: Services, pair: Pair) -> None:
+    """FLOAT vs REAL: equal values pass, the next float32 fails with the rule in the report;
+    a UUID key stored in two spellings is a usage error (exit 2), not a traceback."""
+    floats, uuids = f"{pair.table}_f", f"{pair.table}_u"
+    key = uuid.uuid4()
+    _mysql(
+        services,
+        f"CREATE TABLE `{floats}` (id INT NOT NULL PRIMARY KEY, f FLOAT)",
+        f"INSERT INTO `{floats}` SELECT seq, seq / 3e0 FROM seq_1_to_{ROWS}",
+        f"CREATE TABLE `{uuids}` (code CHAR(36) COLLATE utf8mb4_bin NOT NULL PRIMARY KEY) "
+        "CHARSET utf8mb4",
+        f"INSERT INTO `{uuids}` VALUES ('{key}'), ('{str(key).upper()}')",
+    )
+    _pg(
+        services,
+        f"CREATE TABLE {floats} (id INT PRIMARY KEY, f REAL)",
+        f"INSERT INTO {floats} SELECT g, g::float8 / 3 FROM generate_series(1, {ROWS}) g",
+        f"CREATE TABLE {uuids} (code uuid PRIMARY KEY)",
+        f"INSERT INTO {uuids} VALUES ('{key}')",
+    )
+    try:
+        args = ("diff", "tables", "--key", "id", "--format", "json", "--table", floats)
+        result = _canary(*args, env=pair.env)
+        assert result.returncode == 0, result.stdout + result.stderr
+        _mysql(services, f"UPDATE `{floats}` SET f = 0.20000001788139343 WHERE id = 7")
+        _pg(services, f"UPDATE {floats} SET f = 0.2 WHERE id = 7")
+        result = _canary(*args, env=pair.env)
+        assert result.returncode == 1, result.stderr
+        report = json.loads(result.stdout)
+        assert [s["key"] for s in report["samples"]["different"]] == [7]
+        assert report["rules"]["f"] == "float32 on both sides: compared at 4-byte precision"
+
+        result = _canary("diff", "tables", "--key", "code", "--table", uuids, env=pair.env)
+        assert result.returncode == 2, result.stdout + result.stderr
+        assert "twice" in result.stderr
+        assert "Traceback" not in result.stderr
+    finally:
+        _mysql(services, f"DROP TABLE IF EXISTS `{floats}`", f"DROP TABLE IF EXISTS `{uuids}`")
+        _pg(services, f"DROP TABLE IF EXISTS {floats}", f"DROP TABLE IF EXISTS {uuids}")

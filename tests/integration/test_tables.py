@@ -500,9 +500,13 @@ def test_json_texts_that_agree_are_settled_by_checksums_alone(
     assert [s["key"] for s in report["samples"]["different"]] == [17, 4321]
     stats = report["stats"]
     assert stats["loose_sums_skipped"] is False
-    assert stats["ranges_equal"] == stats["ranges_checked"] - 2  # the two changed ranges
-    assert stats["ranges_streamed"] == 2
-    assert stats["rows_compared"] == 2 * 2 * SMALL // 8
+    # The JSON change differs in the loose sum only: its range is streamed, not split. The
+    # DOUBLE change differs in the exact sum (both engines print one token per double), so
+    # its range is cut down to one small piece; every other range is equal.
+    assert stats["ranges_streamed"] == 1
+    assert stats["ranges_downloaded"] == 1
+    assert stats["ranges_equal"] == stats["ranges_checked"] - 2 - stats["ranges_split"]
+    assert 2 * SMALL // 8 < stats["rows_compared"] <= 2 * SMALL // 8 + 2 * 64
 
 
 def test_older_than_skips_rows_in_flight_and_recheck_clears_settled_ones(
@@ -551,7 +555,7 @@ def test_older_than_needs_an_age_column(services: Services, tables: Callable[[st
     [
         ({"key": ["nope"]}, "unknown column 'nope' in MySQL table"),
         ({"key": ["id"], "columns": ["amount", "zzz"]}, "unknown column 'zzz'"),
-        ({"key": ["amount"]}, "key column 'amount' must be an integer or text"),
+        ({"key": ["amount"]}, "key column 'amount' must be an integer, text or a UUID"),
         ({"key": ["name"]}, "key column 'name' allows NULL in MySQL"),
         ({"key": ["grp"]}, r"key \(grp\) is not unique in MySQL table"),
         ({"key": ["id"], "pg_table": "no_such_table_here"}, "unknown table 'no_such_table_here'"),

@@ -100,7 +100,8 @@ def permuted(tree: Any, rnd: Any) -> Any:
 
 def test_kinds_are_the_documented_ones() -> None:
     assert set(KINDS) == {
-        "auto", "decimal", "datetime", "json", "bool", "text", "float", "int", "bytes", "date"
+        "auto", "decimal", "datetime", "json", "bool", "text", "float", "float32", "int",
+        "bytes", "date", "uuid",
     }  # fmt: skip
 
 
@@ -235,6 +236,162 @@ def test_float_kind() -> None:
     assert normalize("2.5", "float") == 2.5
     assert_equal("2.5", 2.5, "float")
     assert_differ("x", 2.5, "float")
+
+
+# --- 4-byte floats ------------------------------------------------------------------------
+
+FLOAT32_MAX = 3.4028234663852886e38
+FLOAT32_TINY = 1.401298464324817e-45  # the smallest subnormal, 2^-149
+
+
+def as_float32(value: float) -> float:
+    """``value`` rounded to a 4-byte float, as the double that holds it (as an engine does)."""
+    return float(struct.unpack("<f", struct.pack("<f", value))[0])
+
+
+@pytest.mark.parametrize(
+    ("mysql", "pg"),
+    [
+        (0.10000000149011612, 0.1),  # FLOAT 0.1 as its exact double vs REAL 0.1 as written
+        ("0.3333333432674408", "0.33333334"),  # the texts both engines read
+        (1 / 3, as_float32(1 / 3)),  # DOUBLE vs REAL: the double rounded to float32
+        (16777217.0, 16777216.0),  # 2^24 + 1 rounds (ties to even) to 2^24
+        (FLOAT32_TINY, "1e-45"),
+        (1.1754942106924411e-38, 1.1754942e-38),  # the largest subnormal
+        (FLOAT32_MAX, "3.4028235e38"),
+        (3.4028235677973362e38, FLOAT32_MAX),  # just below the halfway point: rounds down
+        (-0.0, 0.0),
+        (1e-50, 0.0),  # rounds to zero
+        (2**-150, 0.0),  # the halfway point to 2^-149 rounds to even: zero
+        (float("nan"), "NaN"),
+        (float("inf"), "Infinity"),
+        (Decimal("0.1"), 0.10000000149011612),  # a DECIMAL against a FLOAT
+        (1, 1.0),
+    ],
+)
+def test_float32_equal_at_four_byte_precision(mysql: object, pg: object) -> None:
+    assert_equal(mysql, pg, "float32")
+
+
+@pytest.mark.parametrize(
+    ("mysql", "pg"),
+    [
+        (0.20000000298023224, 0.20000001788139343),  # the next float32: MariaDB prints 0.2
+        (as_float32(1 / 3), 0.3333333730697632),
+        (FLOAT32_TINY, 2 * FLOAT32_TINY),
+        (2**-150 * 1.0000001, 0.0),  # just past halfway: rounds to 2^-149, not zero
+        (3.4028235677973366e38, float("inf")),  # beyond float32: equals no float32 ...
+        (3.4028235677973366e38, FLOAT32_MAX),  # ... not even the largest
+        (1e39, float("inf")),
+        (float("nan"), 0.0),
+        (float("inf"), float("-inf")),
+        ("x", 1.0),
+    ],
+)
+def test_float32_differences(mysql: object, pg: object) -> None:
+    assert_differ(mysql, pg, "float32")
+
+
+def test_float32_normalizes_to_the_shortest_text_of_the_4_byte_float() -> None:
+    assert normalize(0.10000000149011612, "float32") == Decimal("0.1")
+    assert str(normalize(0.1, "float32")) == "0.1"
+    assert normalize(1 / 3, "float32") == Decimal("0.33333334")
+    assert normalize(-0.0, "float32") == Decimal(0)
+    assert normalize(1e39, "float32") == Decimal("1E+39")  # kept: no float32 holds it
+    assert normalize("abc", "float32") == "abc"
+    assert normalize(True, "float32") is True
+
+
+def test_float32_tolerance_reads_the_4_byte_floats_as_written() -> None:
+    # As float32s, 0.3 and 0.29 are 0.30000001192092896 and 0.28999999165534973, more than
+    # 0.01 apart; as written they are 0.01 apart.
+    cent = Tolerance(absolute=0.01)
+    assert_equal(as_float32(0.3), 0.29, "float32", cent)
+    assert_differ(as_float32(0.3), 0.28, "float32", cent)
+    assert_equal(as_float32(1000.0), 1001.0, "float32", Tolerance(relative=0.001))
+
+
+@given(st.floats(allow_nan=False, width=64))
+def test_a_double_equals_its_nearest_float32(value: float) -> None:
+    assume(abs(value) < 3.4028235677973366e38)
+    assert_equal(value, as_float32(value), "float32")
+    assert normalize(value, "float32") == normalize(as_float32(value), "float32")
+
+
+@given(st.floats(width=32, allow_nan=False), st.floats(width=32, allow_nan=False))
+def test_distinct_float32_values_differ(first: float, second: float) -> None:
+    assume(first != second)
+    assert_differ(first, second, "float32")
+    assert_equal(first, float(repr(first)), "float32")
+
+
+@given(st.floats(width=32, allow_nan=False, allow_infinity=False))
+def test_float32_text_is_shortest_and_reads_back(value: float) -> None:
+    number = normalize(value, "float32")
+    assert isinstance(number, Decimal)
+    assert as_float32(float(number)) == value
+    digits = len(number.as_tuple().digits)
+    if digits > 1:  # one digit fewer never reads back as the same float32
+        shorter = float(f"{value:.{digits - 2}e}")
+        assert as_float32(shorter) != value
+
+
+# --- UUIDs ----------------------------------------------------------------------------------
+
+UUID_TEXT = "0f8fad5b-d9cb-469f-a165-70867728950e"
+
+
+@pytest.mark.parametrize(
+    "mysql",
+    [
+        UUID_TEXT,
+        UUID_TEXT.upper(),
+        "0F8fAD5b-D9cB-469f-A165-70867728950E",
+        UUID_TEXT.replace("-", ""),
+        UUID_TEXT.replace("-", "").upper(),
+        uuid.UUID(UUID_TEXT).bytes,  # BINARY(16)
+        bytearray(uuid.UUID(UUID_TEXT).bytes),
+        uuid.UUID(UUID_TEXT),
+    ],
+)
+def test_uuid_equal_by_value(mysql: object) -> None:
+    assert_equal(mysql, UUID_TEXT, "uuid")
+    assert_equal(mysql, uuid.UUID(UUID_TEXT), "uuid")
+    assert normalize(mysql, "uuid") == UUID_TEXT
+
+
+@pytest.mark.parametrize(
+    "mysql",
+    [
+        "0f8fad5b-d9cb-469f-a165-70867728950f",  # another UUID
+        "{" + UUID_TEXT + "}",  # braces, URNs and other layouts are not taken for UUIDs
+        f"urn:uuid:{UUID_TEXT}",
+        UUID_TEXT + "\n",
+        " " + UUID_TEXT,
+        UUID_TEXT[:-1],
+        "0f8fad5bd9cb-469f-a165-70867728950e",
+        "0g8fad5b-d9cb-469f-a165-70867728950e",
+        uuid.UUID(UUID_TEXT).bytes[::-1],  # other bytes, another UUID
+        uuid.UUID(UUID_TEXT).bytes[:15],
+        None,
+        "",
+    ],
+)
+def test_uuid_differences(mysql: object) -> None:
+    assert_differ(mysql, UUID_TEXT, "uuid")
+
+
+def test_uuid_kind_leaves_other_values_alone() -> None:
+    assert normalize("not a uuid", "uuid") == "not a uuid"
+    assert normalize(b"short", "uuid") == b"short"
+    assert normalize(5, "uuid") == 5
+
+
+@given(st.uuids())
+def test_every_uuid_spelling_is_one_value(value: uuid.UUID) -> None:
+    text = str(value)
+    for spelling in (text.upper(), value.hex, value.hex.upper(), value.bytes, value):
+        assert_equal(spelling, text, "uuid")
 
 
 def test_tolerance_does_not_reach_into_json() -> None:

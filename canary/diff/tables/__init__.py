@@ -5,7 +5,7 @@ How a diff runs (``run.diff_tables`` is the composition root):
 1. Both tables are described (``sinks.checksums.describe_*``) and their columns paired by
    name (``columns``): each pair gets a rendering mode, the comparator kind of
    ``comparators.values`` and, from ``[tables.rules.<table>]``, a tolerance or "ignored".
-   The key must be a primary or unique key of NOT NULL integer or text columns.
+   The key must be a primary or unique key of NOT NULL integer, text or UUID columns.
 2. The key space is cut into ranges: equal slices of the values for a single integer key
    (``tables.segments`` of them); otherwise the whole table first, then cuts sampled at
    every n-th key of the side with more rows (``ROW_NUMBER() % n``).
@@ -30,11 +30,12 @@ How a diff runs (``run.diff_tables`` is the composition root):
 
 Why two sums per range. Most types have one text both engines can print for equal values
 (decimals without trailing zeros, UTC datetimes to the microsecond, 0/1 booleans, exact
-UTF-8 text with its length, lowercase hex): the *exact* sum covers them and the key, and
-an equal sum proves equal values. Three kinds of column have no such shared text:
-JSON (MariaDB stores the text as written, JSONB reorders keys and respaces), floats
-(each engine prints its own shortest form: ``1e20`` vs ``1e+20``) and columns with a
-tolerance (equal within 0.01 is not equal text). Leaving them out of the checksum would
+UTF-8 text with its length, lowercase hex, a UUID's lowercase text, a float's canonical
+token at the pair's precision, see ``sinks.checksums.floats``): the *exact* sum covers
+them and the key, and an equal sum proves equal values. Three kinds of column have no
+such shared text: JSON (MariaDB stores the text as written, JSONB reorders keys and
+respaces), a float against a DECIMAL or integer (``1.5e0`` vs ``1.50``) and columns
+with a tolerance (equal within 0.01 is not equal text). Leaving them out of the checksum would
 hide their differences; putting them in would make every range "differ" and download
 everything. So they get a second, *loose* sum over the key and their raw texts. Each
 engine's raw text determines its value, so equal loose sums still prove equality; when
@@ -50,5 +51,11 @@ same token only when ``comparators.values`` calls them equal; a 60-bit sum colli
 a chance of about 2^-60 per range).
 Keys are ordered and compared as UTF-8 bytes on both sides (see ``sinks.checksums``),
 so case and trailing-space variants are distinct keys even under _ci or PAD SPACE
-collations; the merge checks that every side's keys arrive strictly increasing.
+collations; a UUID key is its lowercase text on both sides (``sinks.checksums.uuids``).
+The merge checks that every side's keys arrive strictly increasing; one key twice (a
+UUID stored in two spellings) stops the diff with DuplicateKey (exit code 2).
+
+Floats compare at the precision of the coarser column: FLOAT/REAL at 4 bytes (the other
+side rounded to the nearest float32), DOUBLE/DOUBLE PRECISION at 8; each column's rule
+is stated in words in the report (``rules``, from ``columns.describe``).
 """

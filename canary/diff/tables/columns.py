@@ -1,11 +1,14 @@
 """Which columns a table diff compares, and how: pairing both engines' columns by name.
 
 Each compared column gets one rendering *mode* from its two types (see
-``sinks.checksums``), the comparator kind that matches it, its tolerance and whether it is
+``sinks.checksums``), the comparator kind that matches it, its tolerance, whether it is
 *loose* (its texts may differ for equal values, so it is summed apart and verified row by
-row): JSON, floats, and any column with a tolerance. Pairs of types that share no
-meaning (text vs number, date vs datetime, types canary does not know) are compared as
-their text forms on both sides, which is stated in the report by the kind ``"text"``.
+row: JSON, a float against a DECIMAL or integer, and any column with a tolerance) and its
+rule in words for the report. Floats pair at the coarser precision (``float32`` when
+either side is a 4-byte FLOAT/REAL, else ``float``); a PostgreSQL uuid pairs with MySQL
+text, BINARY(16) or MariaDB's UUID as ``uuid``. Pairs of types that share no meaning
+(text vs number, date vs datetime, types canary does not know) are compared as their
+text forms on both sides, which is stated in the report by the kind ``"text"``.
 """
 
 from __future__ import annotations
@@ -22,7 +25,8 @@ from sinks.checksums import Family, Field, Mode, Plan, SourceColumn, SourceCut, 
 # The columns every sink row carries (canary.core.schema): where its message came from.
 SOURCE_COLUMNS = ("src_partition", "src_offset")
 
-_NUMERIC: frozenset[Family] = frozenset({"int", "decimal", "bool", "bit", "float"})
+_NUMERIC: frozenset[Family] = frozenset({"int", "decimal", "bool", "bit", "float", "float4"})
+_FLOATS: frozenset[Family] = frozenset({"float", "float4"})
 _INTEGRAL: frozenset[Family] = frozenset({"int", "bool", "bit"})
 _SAME_MODE: dict[Family, tuple[Mode, ColumnKind]] = {
     "text": ("text", "text"),
@@ -42,6 +46,7 @@ class Column:
     kind: ColumnKind
     tolerance: Tolerance
     loose: bool
+    rule: str = ""  # how the pair is compared, in words (``describe``), for the report
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,8 +108,8 @@ def pair_mode(mysql: Family, postgres: Family) -> tuple[Mode, ColumnKind]:
     if families <= _NUMERIC:
         if postgres == "bool":  # BOOLEAN: TINYINT(1), BIT(1) or any integer as 0/1
             return ("bool", "bool") if mysql in _INTEGRAL else ("astext", "text")
-        if "float" in families:
-            return "float", "float"
+        if families & _FLOATS:
+            return _float_mode(families)
         return "number", "int" if families <= _INTEGRAL else "decimal"
     if mysql == postgres and mysql in _SAME_MODE:
         return _SAME_MODE[mysql]
@@ -133,25 +138,76 @@ def _pair(
     return _find(name, mine, "MySQL", mysql.name), _find(name, theirs, "PostgreSQL", postgres.name)
 
 
+def _float_mode(families: set[Family]) -> tuple[Mode, ColumnKind]:
+    """Floats compare at the coarser precision: 4 bytes when either side has only those."""
+    return ("float32", "float32") if "float4" in families else ("float", "float")
+
+
+def uuid_mode(mysql: SourceColumn, postgres: SourceColumn) -> tuple[Mode, ColumnKind] | None:
+    """Mode and kind ``uuid`` when the pair compares by UUID value (a PostgreSQL uuid
+    against MySQL text, a BINARY(16) in RFC 4122 byte order or MariaDB's UUID), else None."""
+    if postgres.family != "uuid":
+        return None
+    if mysql.family in ("text", "uuid") or (
+        mysql.family == "bytes" and mysql.type_name.lower() == "binary(16)"
+    ):
+        return "uuid", "uuid"
+    return None
+
+
+def _float_name(family: Family) -> str:
+    return {"float4": "float32", "float": "float64"}.get(family, "exact number")
+
+
+_RULES: dict[Mode, str] = {
+    "number": "by numeric value",
+    "bool": "0/1 vs BOOLEAN",
+    "text": "text, exactly (case, trailing spaces and NULL vs empty differ)",
+    "bytes": "bytes, exactly",
+    "date": "the same date",
+    "datetime": "the same UTC instant, to the microsecond",
+    "json": "JSON by structure (key order and whitespace ignored)",
+    "astext": "as text on both sides (the types share no meaning)",
+}
+
+
+def describe(mysql: SourceColumn, postgres: SourceColumn, mode: Mode) -> str:
+    """How the pair is compared, in words (the report's ``rules``)."""
+    if mode == "uuid":
+        stored = {
+            "bytes": " (the 16 bytes in RFC 4122 order)",
+            "text": " (text: 8-4-4-4-12 or 32 hex digits, any case; other text differs)",
+        }.get(mysql.family, "")
+        return f"UUID by value: MySQL {mysql.type_name} vs uuid{stored}"
+    if mode not in ("float", "float32"):
+        return _RULES[mode]
+    names = (_float_name(mysql.family), _float_name(postgres.family))
+    precision = "4-byte" if mode == "float32" else "8-byte"
+    if names[0] == names[1]:
+        return f"{names[0]} on both sides: compared at {precision} precision"
+    rounded = "" if mode == "float" else ", the other side rounded to float32"
+    return f"{names[0]} vs {names[1]}: compared at {precision} precision{rounded}"
+
+
 def _column(
     name: str, mysql: SourceColumn, postgres: SourceColumn, rule: TableRule, key: bool
 ) -> Column:
-    mode, kind = pair_mode(mysql.family, postgres.family)
+    mode, kind = uuid_mode(mysql, postgres) or pair_mode(mysql.family, postgres.family)
     setting = rule.tolerances.get(name) or rule.tolerances.get(name.lower())
     tolerance = Tolerance(setting.absolute, setting.relative) if setting else Tolerance()
-    if not tolerance.exact and mode not in ("number", "float"):
+    if not tolerance.exact and mode not in ("number", "float", "float32"):
         raise UsageError(
             f"column {name!r} has a tolerance but is not numeric "
             f"(MySQL {mysql.type_name}, PostgreSQL {postgres.type_name})"
         )
-    if key and mode not in ("number", "text"):
+    if key and mode not in ("number", "text", "uuid"):
         raise UsageError(
-            f"key column {name!r} must be an integer or text on both sides "
+            f"key column {name!r} must be an integer, text or a UUID on both sides "
             f"(MySQL {mysql.type_name}, PostgreSQL {postgres.type_name})"
         )
     if key and mode == "number" and not {mysql.family, postgres.family} <= {"int"}:
         raise UsageError(
-            f"key column {name!r} must be an integer or text on both sides "
+            f"key column {name!r} must be an integer, text or a UUID on both sides "
             f"(MySQL {mysql.type_name}, PostgreSQL {postgres.type_name})"
         )
     if key and (mysql.nullable or postgres.nullable):
@@ -171,8 +227,26 @@ def _column(
         ),
         kind=kind,
         tolerance=tolerance,
-        loose=mode in ("json", "float") or not tolerance.exact,
+        loose=mode == "json" or not tolerance.exact or _loose_number(mode, mysql, postgres),
+        rule=_with_tolerance(describe(mysql, postgres, mode), tolerance),
     )
+
+
+def _loose_number(mode: Mode, mysql: SourceColumn, postgres: SourceColumn) -> bool:
+    """A float pair prints one token per value on both sides (``sinks.checksums.floats``);
+    a float against a DECIMAL or integer does not, so it is summed apart."""
+    return mode in ("float", "float32") and not {mysql.family, postgres.family} <= _FLOATS
+
+
+def _with_tolerance(text: str, tolerance: Tolerance) -> str:
+    if tolerance.exact:
+        return text
+    bounds = [
+        f"{label} {bound:g}"
+        for label, bound in (("absolute", tolerance.absolute), ("relative", tolerance.relative))
+        if bound
+    ]
+    return f"{text}, within {' or '.join(bounds)}"
 
 
 def _needs_trim(mysql: SourceColumn, postgres: SourceColumn) -> bool:

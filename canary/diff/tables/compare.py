@@ -21,7 +21,7 @@ from typing import Any
 
 from canary.core.segments import Key
 from canary.diff.tables.columns import Column
-from canary.errors import KeyOrderError
+from canary.errors import DuplicateKey, KeyOrderError
 from comparators.values import compare_rows, equal
 
 Difference = dict[str, tuple[object, object]]
@@ -70,8 +70,8 @@ def _as_float(value: object) -> object:
 def _converter(column: Column) -> Callable[[object], object] | None:
     if column.mysql.mode == "datetime":
         return _as_utc
-    if column.mysql.mode == "float":
-        return _as_float  # both sides read the float's text: the one the checksum hashed
+    if column.mysql.mode in ("float", "float32"):
+        return _as_float  # both sides read the float's exact text
     return None
 
 
@@ -148,6 +148,12 @@ def _ordered(
     previous: Key | None = None
     for row in rows:
         key = tuple(row[:width])
+        if previous is not None and previous == key:
+            raise DuplicateKey(
+                f"{side} holds key {list(key)!r} twice as compared (a UUID key is compared by "
+                "value, so two spellings of one UUID are one key): keep one spelling of "
+                "each UUID in that table"
+            )
         if previous is not None and not previous < key:
             raise KeyOrderError(
                 f"{side} returned key {list(key)!r} after {list(previous)!r}: its rows are not "

@@ -2,7 +2,7 @@
 
 ``TablesReport.as_json`` is the one place that spells the JSON: the diff returns the
 object, the renderers, the report store and ``canary verify`` take its JSON. Fields
-beyond §7 (id, created_at, table, kinds, ignored, causes, different_columns, schema,
+beyond §7 (id, created_at, table, kinds, rules, ignored, causes, different_columns, schema,
 older_than, recheck, stats, a cause per differing column in the samples and, for a
 consistent diff, ``consistent`` and ``samples.in_flight``) are additions a reader may
 ignore.
@@ -98,6 +98,7 @@ class TablesReport:
     key: list[str]
     columns: list[str]
     kinds: dict[str, str]
+    rules: dict[str, str]  # per column, how it is compared, in words
     ignored: list[str]
     rows: tuple[int, int]  # (MySQL, PostgreSQL), below the cut when there is one
     only_in_mysql: int
@@ -131,6 +132,7 @@ class TablesReport:
             "key": list(self.key),
             "columns": list(self.columns),
             "kinds": dict(self.kinds),
+            "rules": dict(self.rules),
             "ignored": list(self.ignored),
             "rows": {"mysql": self.rows[0], "postgres": self.rows[1]},
             "only_in_mysql": self.only_in_mysql,
@@ -202,6 +204,7 @@ def tables_report(
         key=[column.name for column in spec.key],
         columns=[column.name for column in spec.columns],
         kinds={column.name: column.kind for column in (*spec.key, *spec.columns)},
+        rules={column.name: column.rule for column in (*spec.key, *spec.columns)},
         ignored=list(spec.ignored),
         rows=(effort.walk.rows[0], effort.walk.rows[1]),
         only_in_mysql=tally.counts["only_in_mysql"],
