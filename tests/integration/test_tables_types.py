@@ -21,12 +21,17 @@ from typing import Any
 import pytest
 
 from canary.config import Settings
-from canary.diff.tables.run import diff_tables
 from canary.errors import DuplicateKey
 from sinks import checksums
 from sinks.checksums.floats import mysql_float_token, postgres_float_token
 from sinks.checksums.model import Field
-from tests.integration.test_tables import _mysql_execute, _pg_execute, _settings, tables
+from tests.integration.test_tables import (
+    _mysql_execute,
+    _pg_execute,
+    _settings,
+    diff_tables,
+    tables,
+)
 from tests.services import Services
 
 __all__ = ["tables"]  # the fixture, shared with test_tables

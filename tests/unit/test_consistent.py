@@ -156,6 +156,7 @@ def _report(consistency: Consistency | None) -> TablesReport:
         key=["order_id"],
         columns=["status"],
         kinds={"order_id": "int", "status": "text"},
+        rules={"order_id": "integers by value", "status": "text exactly"},
         ignored=[],
         rows=(10, 11),
         only_in_mysql=0,
