@@ -145,6 +145,7 @@ class _Watch:
     def run(self) -> ProduceResult:
         """Production to its end, and the paths watched until both caught up."""
         thread = threading.Thread(target=self._produce, name="canary-demo-produce", daemon=True)
+        self.timeline.append(Point(0.0, 0, 0, 0))  # nothing sent, nothing behind
         started = time.monotonic()
         thread.start()
         # Mid-run checks: when the burst's backlog peaks, and late in production.
