@@ -138,7 +138,6 @@ class _Watch:
         self.every, self.say = every, say
         self.timeline: list[Point] = []
         self.checks: list[MidRunCheck] = []
-        self._sent = 0
         self._result: ProduceResult | None = None
         self._error: BaseException | None = None
 
@@ -181,25 +180,21 @@ class _Watch:
                 partitions=None,
                 keys=None,
                 pace=self.pace,
-                progress=self._progress,
             )
         except BaseException as exc:  # noqa: BLE001 - handed to the watching thread, raised there
             self._error = exc
-
-    def _progress(self, sent: int) -> None:
-        self._sent = sent
 
     def _look(self, at: float, done: bool) -> Positions:
         positions = read_positions(self.settings)
         point = Point(
             at,
-            self.pace.count if done else self._sent,
+            sum(positions.ends.values()),  # in the topic: what the paths can be behind on
             positions.behind(positions.legacy),
             positions.behind(positions.ring),
         )
         self.timeline.append(point)
         self.say(
-            f"   {at:5.1f} s  {point.produced:>8,} sent ({self._phase(at, done)})  behind: "
+            f"   {at:5.1f} s  {point.produced:>8,} in the topic ({self._phase(at, done)})  behind: "
             f"legacy {point.legacy_behind:,}, ring {point.ring_behind:,}"
         )
         return positions
@@ -245,16 +240,19 @@ def _injection(settings: Settings, pace: Pace, rate: float, report: DemoReport) 
     )
 
 
+_LABELS = {"stream": "stream diff", "tables": "table diff"}
+
+
 def _summary(report: DemoReport) -> list[str]:
     gate = report.gate
     lines = []
     for check in gate.checks:
         body = check.body
         if body is None:
-            lines.append(f"== {check.name} diff: could not run: {check.error}")
+            lines.append(f"== {_LABELS[check.name]}: could not run: {check.error}")
             continue
         why = "; ".join(body.get("reasons") or []) or _good(check.name, body)
-        lines.append(f"== {check.name} diff: {check.verdict.upper()} ({why})")
+        lines.append(f"== {_LABELS[check.name]}: {check.verdict.upper()} ({why})")
         if check.name == "stream":
             lines.append(f"   {_latency(body['latency_ms'])}")
     if report.injection is not None:
