@@ -27,7 +27,7 @@ browser:
 
 ## demo: a gray release on the local services, end to end
 demo: venv services
-	$(BIN)/canary demo
+	$(BIN)/canary demo --html reports/demo.html
 
 ## lint: formatting, lint rules, strict typing and import boundaries
 lint: venv

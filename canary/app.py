@@ -12,6 +12,7 @@ from typing import Any, Literal
 from canary.config import Settings
 from canary.core.events import PathName
 from canary.core.orders import default_key_count
+from canary.core.pace import Pace
 from canary.handlers.loader import Handler, load_handler
 from canary.kafka import admin, client
 from canary.kafka import consumer as kafka_consumer
@@ -70,8 +71,10 @@ def produce(
     partitions: int | None,
     keys: int | None,
     progress: Progress | None = None,
+    pace: Pace | None = None,
 ) -> ProduceResult:
-    """Create the topic when missing, then publish synthetic order events."""
+    """Create the topic when missing, then publish synthetic order events (at ``pace``,
+    when given, instead of ``rate``)."""
     bootstrap = settings.kafka.bootstrap
     target = topic or settings.kafka.source_topic
     admin_client = client.probe(bootstrap)
@@ -85,6 +88,7 @@ def produce(
         keys=key_count,
         seed=settings.produce.seed if seed is None else seed,
         rate=settings.produce.rate if rate is None else rate,
+        pace=pace,
         progress=progress,
     )
 

@@ -37,6 +37,13 @@ _IDENTIFIER = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,62}$")
 _HANDLER_PATH = re.compile(r"^[A-Za-z_][\w.]*:[A-Za-z_]\w*$")
 
 Identifier = Annotated[str, Field(pattern=_IDENTIFIER.pattern)]
+
+
+def is_identifier(name: str) -> bool:
+    """Whether ``name`` may name a table or schema (what ``Identifier`` accepts)."""
+    return _IDENTIFIER.match(name) is not None
+
+
 Port = Annotated[int, Field(ge=1, le=65535)]
 
 

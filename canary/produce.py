@@ -7,6 +7,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from canary.core.orders import generate_orders
+from canary.core.pace import Pace
 from canary.kafka.producer import CheckedProducer
 
 FLUSH_TIMEOUT_S = 330.0
@@ -33,18 +34,25 @@ def produce_orders(
     keys: int,
     seed: int,
     rate: float = 0.0,
+    pace: Pace | None = None,
     progress: Progress | None = None,
     clock: Callable[[], float] = time.monotonic,
     sleep: Callable[[float], None] = time.sleep,
 ) -> ProduceResult:
-    """Send ``count`` events; with ``rate`` > 0, never faster than ``rate`` per second."""
+    """Send ``count`` events; with ``rate`` > 0, never faster than ``rate`` per second.
+
+    ``pace`` (for ``count`` messages) replaces ``rate`` by a schedule with a burst."""
+    schedule = Pace(count, rate) if pace is None else pace
+    if schedule.count != count:
+        raise ValueError(f"a pace for {schedule.count} messages cannot time {count}")
+    paced = schedule.rate > 0
     producer.connect(topic)
     started = clock()
     step = max(1, min(10_000, count // 100))
     for index, event in enumerate(generate_orders(count, keys, seed), start=1):
         producer.produce(topic, event.value, key=event.key)
-        if rate > 0:
-            ahead = index / rate - (clock() - started)
+        if paced:
+            ahead = schedule.due(index) - (clock() - started)
             if ahead > 0:
                 producer.poll(0)
                 sleep(ahead)

@@ -95,14 +95,20 @@ def isolated(services: Services, topic_factory: Callable[..., str]) -> Iterator[
         }
     )
     yield settings
+    drop_tables(settings, settings.mysql.table, pg_tables=(settings.postgres.offsets_table,))
+
+
+def drop_tables(settings: Settings, *tables: str, pg_tables: tuple[str, ...] = ()) -> None:
+    """Drop ``tables`` in MySQL and PostgreSQL (and ``pg_tables`` in PostgreSQL only)."""
     my = mysql.connect(settings.mysql)
     try:
         with my.cursor() as cursor:
-            cursor.execute(f"DROP TABLE IF EXISTS `{settings.mysql.table}`")
+            for table in tables:
+                cursor.execute(f"DROP TABLE IF EXISTS `{table}`")
         my.commit()
     finally:
         my.close()
     with postgres.connect(settings.postgres) as pg:
-        pg.execute(f"DROP TABLE IF EXISTS {settings.postgres.table}")  # type: ignore[arg-type]
-        pg.execute(f"DROP TABLE IF EXISTS {settings.postgres.offsets_table}")  # type: ignore[arg-type]
+        for table in (*tables, *pg_tables):
+            pg.execute(f"DROP TABLE IF EXISTS {table}")  # type: ignore[arg-type]
         pg.commit()

@@ -44,10 +44,15 @@ def render(report: Reported, fmt: str) -> str:
 
 def emit(report: Reported, fmt: str, out: Path | None) -> None:
     report = as_json(report)
-    body = render(report, fmt)
     if out is None:
-        click.echo(body)
+        click.echo(render(report, fmt))
         return
+    write(report, fmt, out)
+
+
+def write(report: Reported, fmt: str, out: Path) -> None:
+    """``report`` in ``fmt`` to the file ``out``, and a line on stderr saying so."""
+    report = as_json(report)
     out.parent.mkdir(parents=True, exist_ok=True)
-    out.write_text(body + "\n", encoding="utf-8")
+    out.write_text(render(report, fmt) + "\n", encoding="utf-8")
     click.echo(f"report {report.get('id', '')} ({report['verdict']}) written to {out}", err=True)

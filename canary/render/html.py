@@ -9,11 +9,14 @@ from __future__ import annotations
 import json
 import math
 from collections.abc import Sequence
-from html import escape
 from typing import Any, Final
 
-PATHS: Final = ("legacy", "ring")
-COLOURS: Final = {"legacy": "#1f77b4", "ring": "#d62728"}  # tests look for these in pixels
+from canary.render import demo
+from canary.render.markup import COLOURS, PATHS
+from canary.render.markup import e as _e
+from canary.render.markup import num as _num
+from canary.render.markup import table as _table
+
 STATS: Final = ("count", "mean", "p50", "p95", "p99", "p999", "max")
 
 _CSS: Final = """
@@ -43,38 +46,6 @@ dt{font-weight:600;margin-top:10px}dd{margin:2px 0 0 16px}
     f".series-{path},.swatch-{path}{{fill:{colour}}}.marker-{path}{{stroke:{colour}}}"
     for path, colour in COLOURS.items()
 )
-
-
-def _e(value: object) -> str:
-    return escape(str(value), quote=True)
-
-
-def _num(value: object) -> str:
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        return "" if value is None else str(value)
-    return f"{value:,}" if isinstance(value, int) else f"{value:,.2f}"
-
-
-def _table(
-    header: Sequence[str], rows: Sequence[Sequence[object]], bad: Sequence[bool] = ()
-) -> str:
-    """Numbers right-aligned; a row flagged in ``bad`` shows its nonzero numbers in red."""
-
-    def cell(value: object, flagged: bool) -> str:
-        if isinstance(value, int | float) and not isinstance(value, bool):
-            cls = "num bad" if flagged and value else "num"
-            return f'<td class="{cls}">{_e(_num(value))}</td>'
-        return f"<td>{_e(_num(value))}</td>"
-
-    head = "".join(
-        (f'<th class="num">{_e(h)}</th>' if i else f"<th>{_e(h)}</th>")
-        for i, h in enumerate(header)
-    )
-    body = "".join(
-        "<tr>" + "".join(cell(v, i < len(bad) and bad[i]) for v in row) + "</tr>"
-        for i, row in enumerate(rows)
-    )
-    return f"<table><thead><tr>{head}</tr></thead><tbody>{body}</tbody></table>"
 
 
 def _page(title: str, body: str) -> str:
@@ -394,6 +365,8 @@ def verify(report: dict[str, Any]) -> str:
             ],
         ),
     ]
+    if report.get("demo"):  # a demo's gate: what the demo saw comes before the checks
+        body.append(demo.section(report["demo"]))
     for name in ("stream", "tables"):
         sub = report.get(name)
         body.append(f"<h2>The {_e(name)} check</h2>")

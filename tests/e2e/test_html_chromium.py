@@ -1,15 +1,14 @@
 """The HTML report in a real browser: headless Chromium loads it offline, keeps the chart in
 its DOM, and paints both series.
 
-`scripts/browser` finds Chromium or installs it; a browser that cannot be had fails the
-test rather than skipping it.
+`scripts/browser` finds Chromium or installs it (``tests.e2e.browser``); a browser that
+cannot be had fails the test rather than skipping it.
 """
 
 from __future__ import annotations
 
 import random
 import struct
-import subprocess
 import zlib
 from pathlib import Path
 from typing import Any
@@ -21,33 +20,9 @@ from canary.core.join import StreamJoin
 from canary.core.report import stream_report
 from canary.core.verdict import Thresholds
 from canary.render.html import COLOURS, render
+from tests.e2e.browser import browse
 
 pytestmark = pytest.mark.e2e
-
-ROOT = Path(__file__).resolve().parents[2]
-FLAGS = (
-    "--headless",
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-)
-
-
-@pytest.fixture(scope="module")
-def chromium() -> str:
-    done = subprocess.run(  # noqa: S603 - our own script, no arguments
-        [str(ROOT / "scripts" / "browser")],
-        capture_output=True,
-        text=True,
-        timeout=600,
-        check=False,
-    )
-    assert done.returncode == 0, f"scripts/browser failed:\n{done.stderr}"
-    return done.stdout.strip()
 
 
 def _report() -> dict[str, Any]:
@@ -71,17 +46,6 @@ def _report() -> dict[str, Any]:
     ).as_json()
     report["samples"]["mismatched"][0]["key"] = "<script>alert(1)</script>"
     return report
-
-
-def _browse(chromium: str, tmp_path: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(  # noqa: S603 - the browser scripts/browser named, fixed flags
-        [chromium, *FLAGS, f"--user-data-dir={tmp_path / 'profile'}", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-        cwd=tmp_path,
-    )
 
 
 def _pixels(png: bytes) -> tuple[int, int, int, bytes]:
@@ -143,7 +107,7 @@ def test_chromium_shows_the_chart(chromium: str, tmp_path: Path) -> None:
     page.write_text(render(_report()), encoding="utf-8")
     url = page.as_uri()
 
-    dom = _browse(chromium, tmp_path, "--dump-dom", url)
+    dom = browse(chromium, tmp_path, "--dump-dom", url)
     assert dom.returncode == 0, dom.stderr
     assert '<svg id="latency-chart"' in dom.stdout
     assert 'class="series-legacy"' in dom.stdout
@@ -152,7 +116,7 @@ def test_chromium_shows_the_chart(chromium: str, tmp_path: Path) -> None:
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in dom.stdout
 
     shot = tmp_path / "shot.png"
-    done = _browse(chromium, tmp_path, f"--screenshot={shot}", "--window-size=1200,1600", url)
+    done = browse(chromium, tmp_path, f"--screenshot={shot}", "--window-size=1200,1600", url)
     assert done.returncode == 0, done.stderr
     assert shot.stat().st_size > 0
     width, height, bpp, pixels = _pixels(shot.read_bytes())

@@ -16,6 +16,10 @@ from canary import __version__
 from canary.cli import demo_cmd, diff_cmd
 from canary.cli.main import cli
 from canary.config import load_settings
+from canary.core.gate import Check, VerifyReport
+from canary.core.pace import Pace
+from canary.demo.report import DemoReport, Production
+from canary.demo.run import DemoOptions
 
 LOCAL_TOML = Path(__file__).resolve().parents[2] / "configs" / "local.toml"
 
@@ -180,7 +184,7 @@ REASONS = ["3 mismatched records (limit 0)", "1 records missing in ring (limit 0
 VERDICT_COMMANDS = [
     (diff_cmd, "diff_stream", ["diff", "stream", "--run-id", "r1", "--no-drill"]),
     (diff_cmd, "diff_tables", ["diff", "tables", "--table", "orders", "--key", "order_id"]),
-    (demo_cmd, "run_demo", ["demo", "--count", "10"]),
+    # canary demo: test_demo_prints_the_gates_report_then_exits_by_its_verdict
 ]
 
 
@@ -217,6 +221,34 @@ def test_a_report_command_prints_its_report_then_exits_by_verdict(
         assert result.exit_code == 1, result.output
         assert result.stderr == f"canary: FAIL: {'; '.join(REASONS)}\n"
         assert "error" not in result.stderr
+
+
+@pytest.mark.parametrize("verdict", ["pass", "fail"])
+def test_demo_prints_the_gates_report_then_exits_by_its_verdict(
+    monkeypatch: pytest.MonkeyPatch, verdict: str
+) -> None:
+    tables = {"kind": "tables", "verdict": "pass", "reasons": []}
+    gate = VerifyReport(
+        "verify-r1", "r1", "t", Check("stream", _fake_report(verdict)), Check("tables", tables)
+    )
+    report = DemoReport(gate, Production(Pace(10), 1.0))
+    seen: list[DemoOptions] = []
+
+    def fake(_settings: object, options: DemoOptions, _say: object) -> DemoReport:
+        seen.append(options)
+        return report
+
+    monkeypatch.setattr(demo_cmd, "run_demo", fake)
+    args = ["demo", "--count", "10", "--rate", "50", "--burst", "0", "--format", "json"]
+    result = _invoke(["--config", str(LOCAL_TOML), *args])
+    assert orjson.loads(result.stdout) == report.as_json()
+    assert (seen[0].count, seen[0].rate, seen[0].burst_seconds) == (10, 50.0, 0.0)
+    if verdict == "pass":
+        assert result.exit_code == 0, result.output
+        assert result.stderr == ""
+    else:
+        assert result.exit_code == 1, result.output
+        assert result.stderr == f"canary: FAIL: {'; '.join(f'stream: {r}' for r in REASONS)}\n"
 
 
 def test_a_failed_verdict_written_to_a_file_still_exits_1(
