@@ -151,7 +151,7 @@ def metrics_endpoint(
         server.close()
 
 
-LEGACY_PREFETCH_KB = 4 << 10
+LEGACY_PREFETCH_KB = 1 << 10  # per partition: librdkafka counts each one's queue
 
 
 def run_legacy(
@@ -199,8 +199,10 @@ def run_legacy(
         log.info("legacy: member %s of group %s", slot.member_id or "(dynamic)", options.group)
         extra = {
             **kafka_consumer.classic_settings(options.assignment_strategy),
-            # librdkafka prefetches up to 64 MiB by default: a backlog would grow the
-            # process by that much while a one-row-at-a-time writer needs a few batches.
+            # librdkafka prefetches up to 64 MiB a partition by default: a backlog would
+            # grow the process by that much times the partitions, while a writer of one
+            # row at a time needs a few batches. A full queue holds seconds of its work,
+            # so the fetcher's 1 s backoff then costs nothing.
             "queued.max.messages.kbytes": LEGACY_PREFETCH_KB,
         }
         if slot.member_id:
