@@ -13,8 +13,10 @@ Family: TypeAlias = Literal[
     "int", "bool", "bit", "decimal", "float", "text", "bytes", "date", "datetime", "json", "other"
 ]
 Mode: TypeAlias = Literal[
-    "number", "bool", "text", "bytes", "date", "datetime", "json", "float", "astext"
+    "number", "bool", "text", "bytes", "date", "datetime", "json", "float", "double", "astext"
 ]
+# The MySQL-compatible server a plan's SQL is written for (``describe_mysql`` finds it).
+Dialect: TypeAlias = Literal["mariadb", "mysql"]
 Row: TypeAlias = tuple[Any, ...]
 
 # Rows fetched per round trip when streaming a range.
@@ -41,6 +43,7 @@ class SourceTable:
     name: str
     columns: tuple[SourceColumn, ...]
     unique: tuple[frozenset[str], ...]  # column sets (lower case) of primary/unique keys
+    dialect: Dialect = "mariadb"  # of a MySQL-compatible table; PostgreSQL ignores it
 
 
 @dataclass(frozen=True, slots=True)
@@ -66,6 +69,7 @@ class Plan:
     exact: tuple[Field, ...]
     loose: tuple[Field, ...]
     age: str | None = None  # column compared with the cutoff: only older rows count
+    dialect: Dialect = "mariadb"  # the MySQL side's server; PostgreSQL ignores it
 
 
 class Queries(Protocol):
@@ -87,9 +91,16 @@ class Queries(Protocol):
         ...
 
     def rows(
-        self, connection: Any, rng: Range, cutoff: datetime | None, *, loose_only: bool
+        self,
+        connection: Any,
+        rng: Range,
+        cutoff: datetime | None,
+        *,
+        loose_only: bool,
+        exact_only: bool = False,
     ) -> Iterator[Row]:
-        """Key values then column values (exact then loose, or loose only), in key order."""
+        """Key values then column values (exact then loose, loose only, or exact only), in
+        key order."""
         ...
 
     def rows_for(self, connection: Any, keys: Sequence[Key], cutoff: datetime | None) -> list[Row]:

@@ -19,6 +19,7 @@ from sinks import mysql
 from sinks.checksums.model import (
     KEYS_PER_QUERY,
     STREAM_BATCH,
+    Dialect,
     Family,
     Field,
     Plan,
@@ -78,7 +79,10 @@ def describe_mysql(connection: pymysql.Connection[Any], table: str) -> SourceTab
         json_columns: set[str] = set()
         cursor.execute("SELECT VERSION()")
         version = cursor.fetchone()
-        if version and "mariadb" in str(version[0]).lower():
+        dialect: Dialect = (
+            "mariadb" if version and "mariadb" in str(version[0]).lower() else "mysql"
+        )
+        if dialect == "mariadb":
             # MariaDB's JSON is LONGTEXT plus a json_valid() check (MySQL 8 says "json").
             cursor.execute(
                 "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
@@ -113,19 +117,21 @@ def describe_mysql(connection: pymysql.Connection[Any], table: str) -> SourceTab
         )
         for name, data_type, column_type, collation, nullable, scale, charset in found
     )
-    return SourceTable(table, columns, tuple(frozenset(c) for c in indexes.values()))
+    return SourceTable(table, columns, tuple(frozenset(c) for c in indexes.values()), dialect)
 
 
 # --- session -----------------------------------------------------------------------------
 
 
 def connect_mysql(settings: MySQLSettings) -> pymysql.Connection[Any]:
-    """A reading session: autocommit (each query sees the latest rows), UTC time zone."""
+    """A reading session: autocommit (each query sees the latest rows), UTC time zone,
+    GROUP_CONCAT as long as a packet allows (``loose_copy`` checks what it got)."""
     connection = mysql.connect(settings)
     with mysql.translated(settings):
         connection.autocommit(True)
         with connection.cursor() as cursor:
             cursor.execute("SET time_zone = '+00:00'")
+            cursor.execute("SET SESSION group_concat_max_len = 1073741824")
     return connection
 
 
@@ -141,10 +147,35 @@ def _q(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
-def _mysql_render(field: Field) -> tuple[str, bool]:  # noqa: PLR0911 - one return per mode
+# A DOUBLE's IEEE bits as 16 lowercase hex digits, the text PostgreSQL's float8send gives
+# (``+ 0e0`` makes -0 into 0: one value, one token). MariaDB stores a dynamic column's
+# DOUBLE as its 8 bytes, little-endian, after a 6-byte header.
+_MARIADB_DOUBLE = "LOWER(HEX(REVERSE(RIGHT(COLUMN_CREATE(1, {0} + 0e0 AS DOUBLE), 8))))"
+
+
+def _mysql8_double(column: str) -> str:
+    """MySQL 8 has no dynamic columns: the bits by arithmetic, each step exact. Exponent
+    ``e`` from LOG2 (corrected by one either way; kept in range so that POW never
+    overflows), significand ``a / 2^(e-52)``; below 2^-1021 (subnormals, the first binade)
+    the bits are ``a * 2^1074``."""
+    a = f"ABS({column} + 0e0)"
+    e0 = f"LEAST(GREATEST(FLOOR(LOG2({a})), -1021), 1023)"
+    e = f"({e0} + ({a} / 2 >= POW(2, {e0})) - ({a} < POW(2, {e0})))"
+    normal = f"((({e} + 1022) << 52) + CAST({a} / POW(2, {e} - 52) AS UNSIGNED))"
+    tiny = f"CAST({a} * POW(2, 537) * POW(2, 537) AS UNSIGNED)"
+    bits = f"((({column} + 0e0 < 0) << 63) | IF({a} < POW(2, -1021), {tiny}, {normal}))"
+    return f"LOWER(LPAD(HEX({bits}), 16, '0'))"
+
+
+def _mysql_render(  # noqa: PLR0911 - one return per mode
+    field: Field, dialect: Dialect = "mariadb"
+) -> tuple[str, bool]:
     """The SQL text of a non-NULL value, and whether it needs a length prefix."""
     column = _q(field.name)
     mode, family = field.mode, field.family
+    if mode == "double":
+        bits = _MARIADB_DOUBLE.format(column) if dialect == "mariadb" else _mysql8_double(column)
+        return bits, False
     if mode in ("number", "bool", "float"):
         if family == "bit":
             return f"CAST({column} + 0 AS CHAR)", False
@@ -164,9 +195,9 @@ def _mysql_render(field: Field) -> tuple[str, bool]:  # noqa: PLR0911 - one retu
     return _MYSQL_TEXT.format(column), True
 
 
-def _mysql_token(field: Field) -> str:
+def _mysql_token(field: Field, dialect: Dialect = "mariadb") -> str:
     # "?" marks a value that has no text form (a zero date, say), so it never reads as NULL.
-    text, prefixed = _mysql_render(field)
+    text, prefixed = _mysql_render(field, dialect)
     body = f"CONCAT(CHAR_LENGTH({text}), ':', {text})" if prefixed else f"CONCAT({text}, ',')"
     if not field.nullable:
         return body
@@ -184,8 +215,28 @@ def _mysql_read(field: Field) -> str:
     return column
 
 
-def _mysql_hash_sum(fields: Sequence[Field]) -> str:
-    text = "CONCAT(" + ", ".join(_mysql_token(f) for f in fields) + ")"
+# PostgreSQL COPY text escapes: backslash first (CHAR(92): whether a backslash escapes in a
+# literal depends on sql_mode), then the characters that end a field or a line.
+_BACKSLASH = "CHAR(92 USING utf8mb4)"
+_COPY_ESCAPES = (
+    (_BACKSLASH, f"CONCAT({_BACKSLASH}, {_BACKSLASH})"),
+    ("CHAR(9 USING utf8mb4)", f"CONCAT({_BACKSLASH}, 't')"),
+    ("CHAR(10 USING utf8mb4)", f"CONCAT({_BACKSLASH}, 'n')"),
+    ("CHAR(13 USING utf8mb4)", f"CONCAT({_BACKSLASH}, 'r')"),
+)
+
+
+def _copy_field(field: Field) -> str:
+    """The value as read, as one field of PostgreSQL's COPY text format (NULL is \\N)."""
+    text = f"CONVERT({_mysql_read(field)} USING utf8mb4)"
+    if field.mode != "number":  # digits need no escapes
+        for char, escaped in _COPY_ESCAPES:
+            text = f"REPLACE({text}, {char}, {escaped})"
+    return f"IFNULL({text}, CONCAT({_BACKSLASH}, 'N'))" if field.nullable else text
+
+
+def _mysql_hash_sum(fields: Sequence[Field], dialect: Dialect = "mariadb") -> str:
+    text = "CONCAT(" + ", ".join(_mysql_token(f, dialect) for f in fields) + ")"
     return f"COALESCE(SUM(CAST(CONV(SUBSTRING(MD5({text}), 1, 15), 16, 10) AS UNSIGNED)), 0)"
 
 
@@ -198,8 +249,8 @@ class MySQLQueries:
         self._binary = [f.mode == "text" and not f.byte_order for f in plan.key]
         key_names = [_q(f.name) for f in plan.key]
         table = _q(plan.table)
-        exact = _mysql_hash_sum((*plan.key, *plan.exact))
-        loose = _mysql_hash_sum((*plan.key, *plan.loose)) if plan.loose else "0"
+        exact = _mysql_hash_sum((*plan.key, *plan.exact), plan.dialect)
+        loose = _mysql_hash_sum((*plan.key, *plan.loose), plan.dialect) if plan.loose else "0"
         bounds = (
             f", MIN({key_names[0]}), MAX({key_names[0]})"
             if len(plan.key) == 1 and plan.key[0].mode == "number"
@@ -216,8 +267,15 @@ class MySQLQueries:
         )
         everything = [_mysql_read(f) for f in (*plan.key, *plan.exact, *plan.loose)]
         loose_reads = [_mysql_read(f) for f in (*plan.key, *plan.loose)]
+        exact_reads = [_mysql_read(f) for f in (*plan.key, *plan.exact)]
         self._select_all = f"SELECT {', '.join(everything)} FROM {table}"
+        self._select_exact = f"SELECT {', '.join(exact_reads)} FROM {table}"
         self._select_loose = f"SELECT {', '.join(loose_reads)} FROM {table}"
+        line = ", ".join(_copy_field(f) for f in (*plan.key, *plan.loose))
+        self._copy = (
+            "SELECT COUNT(*), GROUP_CONCAT(line SEPARATOR '\n') FROM "
+            f"(SELECT CONCAT_WS('\t', {line}) AS line FROM {table} {{where}} LIMIT %s) AS s"
+        )
 
     @staticmethod
     def _key_expression(field: Field) -> str:
@@ -299,9 +357,11 @@ class MySQLQueries:
         cutoff: datetime | None,
         *,
         loose_only: bool,
+        exact_only: bool = False,
     ) -> Iterator[Row]:
         where, params = self._where(rng, cutoff)
         select = self._select_loose if loose_only else self._select_all
+        select = self._select_exact if exact_only else select
         cursor = connection.cursor(pymysql.cursors.SSCursor)
         try:
             cursor.execute(f"{select} {where} ORDER BY {self._order}", params)
@@ -309,6 +369,28 @@ class MySQLQueries:
                 yield from batch
         finally:
             cursor.close()  # reads what is left, so the connection can take the next query
+
+    def loose_copy(
+        self,
+        connection: pymysql.Connection[Any],
+        rng: Range,
+        cutoff: datetime | None,
+        *,
+        limit: int,
+    ) -> tuple[int, str | None]:
+        """The number of rows in ``rng`` (at most ``limit``) and their key and loose values
+        as lines of PostgreSQL COPY text (in no order), for ``PostgresQueries.judge_loose``.
+        The text is None, or holds fewer lines than rows, when the server cut it short
+        (longer than a packet)."""
+        where, params = self._where(rng, cutoff)
+        with connection.cursor() as cursor:
+            cursor.execute(self._copy.replace("{where}", where), [*params, limit])
+            found = cursor.fetchone()
+        assert found is not None
+        count, text = int(found[0]), found[1]
+        if isinstance(text, bytes | bytearray):
+            text = bytes(text).decode()
+        return count, text
 
     def rows_for(
         self, connection: pymysql.Connection[Any], keys: Sequence[Key], cutoff: datetime | None

@@ -5,6 +5,9 @@ Builds the normalized text of :mod:`sinks.checksums.text` in PostgreSQL SQL.
 
 from __future__ import annotations
 
+import threading
+import uuid
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -141,9 +144,11 @@ def _i(name: str) -> str:
     return '"' + name.replace('"', '""') + '"'
 
 
-def _pg_render(field: Field) -> tuple[str, bool]:
+def _pg_render(field: Field) -> tuple[str, bool]:  # noqa: PLR0911 - one return per mode
     column = _i(field.name)
     mode, family = field.mode, field.family
+    if mode == "double":  # the IEEE bits, as the MySQL side prints them; -0 as 0
+        return f"encode(float8send({column} + 0::float8), 'hex')", False
     if mode in ("number", "bool", "float"):
         if family == "bool":
             return f"CASE WHEN {column} THEN '1' ELSE '0' END", False
@@ -219,8 +224,11 @@ class PostgresQueries:
         )
         everything = [_pg_read(f) for f in (*plan.key, *plan.exact, *plan.loose)]
         loose_reads = [_pg_read(f) for f in (*plan.key, *plan.loose)]
+        exact_reads = [_pg_read(f) for f in (*plan.key, *plan.exact)]
         self._select_all = f"SELECT {', '.join(everything)} FROM {table}"
+        self._select_exact = f"SELECT {', '.join(exact_reads)} FROM {table}"
         self._select_loose = f"SELECT {', '.join(loose_reads)} FROM {table}"
+        self._judge = _Judge(plan)
 
     def _where(self, rng: Range, cutoff: datetime | None) -> tuple[str, list[object]]:
         clauses: list[str] = []
@@ -273,9 +281,11 @@ class PostgresQueries:
         cutoff: datetime | None,
         *,
         loose_only: bool,
+        exact_only: bool = False,
     ) -> Iterator[Row]:
         where, params = self._where(rng, cutoff)
         select = self._select_loose if loose_only else self._select_all
+        select = self._select_exact if exact_only else select
         query = f"{select} {where} ORDER BY {self._order}".encode()
         with (
             _readable(self.plan.table),
@@ -286,6 +296,21 @@ class PostgresQueries:
             cursor.execute(query, params)
             while batch := cursor.fetchmany(STREAM_BATCH):
                 yield from batch
+
+    def judge_loose(
+        self,
+        connection: psycopg.Connection[Any],
+        rng: Range,
+        cutoff: datetime | None,
+        mysql_copy: str,
+    ) -> list[tuple[Key, str]] | None:
+        """The keys of ``rng`` whose JSON columns (every loose column must be JSON) are not
+        equal as ``jsonb`` to the MySQL side's, or that one side lacks, each with ``"both"``,
+        ``"mysql"`` or ``"postgres"`` (the side that has it). ``mysql_copy`` holds the MySQL
+        rows as ``MySQLQueries.loose_copy`` gives them. None when PostgreSQL cannot read a
+        MySQL value as jsonb (then nothing is known about the range)."""
+        where, params = self._where(rng, cutoff)
+        return self._judge.run(connection, where, params, mysql_copy)
 
     def rows_for(
         self, connection: psycopg.Connection[Any], keys: Sequence[Key], cutoff: datetime | None
@@ -305,3 +330,70 @@ class PostgresQueries:
             with _readable(self.plan.table):
                 found.extend(connection.execute(query, params).fetchall())
         return found
+
+
+class _Judge:
+    """jsonb equality of the MySQL side's JSON texts (copied into a temporary table of the
+    session) with the table's own values, in PostgreSQL.
+
+    jsonb equality ignores key order and whitespace and compares numbers by value, strings
+    exactly: values it calls equal, ``comparators.values`` calls equal too, so a range it
+    clears needs no row in Python; what it flags is judged there.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        table = _i(plan.table)
+        self._temp = f"canary_loose_{uuid.uuid4().hex[:12]}"
+        keys = [f"{_i(f.name)} AS k{i}" for i, f in enumerate(plan.key)]
+        values = [f"NULL::text AS j{i}" for i in range(len(plan.loose))]
+        self._create = (
+            f"CREATE TEMP TABLE IF NOT EXISTS {self._temp} ON COMMIT DELETE ROWS AS "
+            f"SELECT {', '.join((*keys, *values))} FROM {table} WITH NO DATA"
+        )
+        self._copy = f"COPY {self._temp} FROM STDIN"
+        theirs = [f"{_i(f.name)}::jsonb AS j{i}" for i, f in enumerate(plan.loose)]
+        on = " AND ".join(
+            f'm.k{i}::text COLLATE "C" = p.k{i}::text COLLATE "C"'
+            if f.mode == "text"
+            else f"m.k{i} = p.k{i}"
+            for i, f in enumerate(plan.key)
+        )
+        differ = " OR ".join(
+            f"m.j{i}::jsonb IS DISTINCT FROM p.j{i}" for i in range(len(plan.loose))
+        )
+        key_out = ", ".join(f"coalesce(m.k{i}, p.k{i})" for i in range(len(plan.key)))
+        self._query = (
+            f"WITH p AS (SELECT {', '.join((*keys, *theirs))} FROM {table} {{where}}) "
+            f"SELECT {key_out}, CASE WHEN p.k0 IS NULL THEN 'mysql' WHEN m.k0 IS NULL "
+            f"THEN 'postgres' ELSE 'both' END FROM {self._temp} m FULL JOIN p ON {on} "
+            f"WHERE m.k0 IS NULL OR p.k0 IS NULL OR {differ}"
+        )
+        self._ready: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._width = len(plan.key)
+
+    def run(
+        self,
+        connection: psycopg.Connection[Any],
+        where: str,
+        params: Sequence[object],
+        mysql_copy: str,
+    ) -> list[tuple[Key, str]] | None:
+        with self._lock:
+            fresh = connection not in self._ready
+            self._ready.add(connection)
+        if fresh:
+            connection.execute(self._create.encode())
+        try:
+            with connection.transaction():
+                with connection.cursor() as cursor, cursor.copy(self._copy.encode()) as copy:
+                    if mysql_copy:
+                        copy.write(mysql_copy)
+                        copy.write("\n")
+                found = connection.execute(
+                    self._query.replace("{where}", where).encode(), params
+                ).fetchall()
+        except psycopg.DataError:
+            return None  # a MySQL value that is not JSON to PostgreSQL (or a NUL escape)
+        width = self._width
+        return [(tuple(row[:width]), str(row[width])) for row in found]

@@ -3,7 +3,9 @@
 Each compared column gets one rendering *mode* from its two types (see
 ``sinks.checksums``), the comparator kind that matches it, its tolerance and whether it is
 *loose* (its texts may differ for equal values, so it is summed apart and verified row by
-row): JSON, floats, and any column with a tolerance. Pairs of types that share no
+row): JSON, floats, and any column with a tolerance. A DOUBLE paired with a double
+precision and no tolerance is not loose: mode ``"double"`` sums its IEEE bits, which
+both engines can print alike. Pairs of types that share no
 meaning (text vs number, date vs datetime, types canary does not know) are compared as
 their text forms on both sides, which is stated in the report by the kind ``"text"``.
 """
@@ -16,7 +18,7 @@ from dataclasses import dataclass
 from canary.config import TableRule
 from canary.errors import UsageError
 from comparators.values import ColumnKind, Tolerance
-from sinks.checksums import Family, Field, Mode, Plan, SourceColumn, SourceTable
+from sinks.checksums import Dialect, Family, Field, Mode, Plan, SourceColumn, SourceTable
 
 _NUMERIC: frozenset[Family] = frozenset({"int", "decimal", "bool", "bit", "float"})
 _INTEGRAL: frozenset[Family] = frozenset({"int", "bool", "bit"})
@@ -52,6 +54,7 @@ class Spec:
     only_in_mysql: tuple[str, ...]  # columns one table has and the other lacks (not ignored)
     only_in_postgres: tuple[str, ...]
     age: tuple[str, str] | None  # (MySQL, PostgreSQL) name of the age column
+    mysql_dialect: Dialect = "mariadb"
 
     @property
     def integer_key(self) -> bool:
@@ -78,7 +81,8 @@ class Spec:
 
         age = None if self.age is None else self.age[0 if side == "mysql" else 1]
         table = self.mysql_table if side == "mysql" else self.pg_table
-        return Plan(table, fields(self.key), fields(self.exact), fields(self.loose), age)
+        dialect = self.mysql_dialect if side == "mysql" else "mariadb"
+        return Plan(table, fields(self.key), fields(self.exact), fields(self.loose), age, dialect)
 
 
 def pair_mode(mysql: Family, postgres: Family) -> tuple[Mode, ColumnKind]:
@@ -125,6 +129,8 @@ def _column(
     mode, kind = pair_mode(mysql.family, postgres.family)
     setting = rule.tolerances.get(name) or rule.tolerances.get(name.lower())
     tolerance = Tolerance(setting.absolute, setting.relative) if setting else Tolerance()
+    if mode == "float" and tolerance.exact and _binary64(mysql) and _binary64(postgres):
+        mode = "double"  # equal doubles have equal bits: they go in the exact sum
     if not tolerance.exact and mode not in ("number", "float"):
         raise UsageError(
             f"column {name!r} has a tolerance but is not numeric "
@@ -159,6 +165,11 @@ def _column(
         tolerance=tolerance,
         loose=mode in ("json", "float") or not tolerance.exact,
     )
+
+
+def _binary64(column: SourceColumn) -> bool:
+    """An IEEE double: MySQL DOUBLE (also REAL, FLOAT(p > 24)), PostgreSQL double precision."""
+    return column.family == "float" and column.type_name.lower().startswith("double")
 
 
 def _needs_trim(mysql: SourceColumn, postgres: SourceColumn) -> bool:
@@ -266,4 +277,5 @@ def build_spec(
         only_in_mysql=only_mine,
         only_in_postgres=only_theirs,
         age=age,
+        mysql_dialect=mysql.dialect,
     )

@@ -90,7 +90,7 @@ def diff_tables(
                 probe, tally, json_columns, samples, options.recheck_delay, say
             )
     finally:
-        probe.sessions.close()
+        probe.close()
     seconds = time.monotonic() - started
     report = tables_report(
         report_id=f"tables-{label}-{now:%Y%m%dT%H%M%S%f}",
