@@ -82,6 +82,19 @@ class Queries(Protocol):
         (``None``) when the plan has loose columns."""
         ...
 
+    def summarize_pieces(
+        self,
+        connection: Any,
+        rng: Range,
+        cutoff: datetime | None,
+        cuts: Sequence[int],
+        *,
+        loose: bool = True,
+    ) -> list[Summary]:
+        """For a single integer key: the summaries of the pieces of ``rng`` cut at the
+        sorted ``cuts`` (all inside it), in one pass: each as ``summarize`` gives it."""
+        ...
+
     def key_bounds(self, connection: Any) -> tuple[int | None, int | None]:
         """The smallest and largest value of a single integer key (None: no rows)."""
         ...

@@ -27,7 +27,7 @@ from sinks.checksums.model import (
     SourceColumn,
     SourceTable,
 )
-from sinks.checksums.text import int_bounds, read_summary
+from sinks.checksums.text import by_piece, int_bounds, read_pieces, read_summary
 
 # --- types -------------------------------------------------------------------------------
 
@@ -341,6 +341,22 @@ class MySQLQueries:
         with connection.cursor() as cursor:
             cursor.execute(f"{query} {where}", params)
             return read_summary(cursor.fetchone())
+
+    def summarize_pieces(
+        self,
+        connection: pymysql.Connection[Any],
+        rng: Range,
+        cutoff: datetime | None,
+        cuts: Sequence[int],
+        *,
+        loose: bool = True,
+    ) -> list[Summary]:
+        where, params = self._where(rng, cutoff)
+        loose = loose or not self.plan.loose
+        statement = by_piece(self._summary if loose else self._summary_exact, self._keys[0], cuts)
+        with connection.cursor() as cursor:
+            cursor.execute(statement.replace("{where}", where), params)
+            return read_pieces(cursor.fetchall(), len(cuts) + 1, loose=loose)
 
     def cuts(
         self, connection: pymysql.Connection[Any], rng: Range, cutoff: datetime | None, step: int

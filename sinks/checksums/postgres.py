@@ -30,7 +30,7 @@ from sinks.checksums.model import (
     SourceColumn,
     SourceTable,
 )
-from sinks.checksums.text import int_bounds, read_summary
+from sinks.checksums.text import by_piece, int_bounds, read_pieces, read_summary
 
 # --- types -------------------------------------------------------------------------------
 
@@ -265,6 +265,22 @@ class PostgresQueries:
         chosen = self._summary if loose or not self.plan.loose else self._summary_exact
         query = f"{chosen} {where}".encode()
         return read_summary(connection.execute(query, params).fetchone())
+
+    def summarize_pieces(
+        self,
+        connection: psycopg.Connection[Any],
+        rng: Range,
+        cutoff: datetime | None,
+        cuts: Sequence[int],
+        *,
+        loose: bool = True,
+    ) -> list[Summary]:
+        where, params = self._where(rng, cutoff)
+        loose = loose or not self.plan.loose
+        summary = self._summary if loose else self._summary_exact
+        statement = by_piece(summary, _i(self.plan.key[0].name), cuts)
+        found = connection.execute(statement.replace("{where}", where).encode(), params)
+        return read_pieces(found.fetchall(), len(cuts) + 1, loose=loose)
 
     def cuts(
         self, connection: psycopg.Connection[Any], rng: Range, cutoff: datetime | None, step: int

@@ -60,3 +60,34 @@ def read_summary(found: Sequence[Any] | None) -> Summary:
     low, high = int_bounds(found[3:]) if len(found) > 3 else (None, None)
     loose = None if found[2] is None else int(found[2])
     return Summary(int(found[0]), int(found[1]), loose, low, high)
+
+
+def piece_of(column: str, cuts: Sequence[int]) -> str:
+    """SQL (both engines) for the index of the piece an integer key falls in when a range
+    is cut at the sorted ``cuts``: the number of cuts at or below it, by binary search
+    (comparisons only, so no key can overflow an arithmetic step)."""
+
+    def search(low: int, high: int) -> str:  # cuts[low:high]; low pieces lie below them
+        if low == high:
+            return str(low)
+        middle = (low + high) // 2
+        below, above = search(low, middle), search(middle + 1, high)
+        return f"CASE WHEN {column} < {int(cuts[middle])} THEN {below} ELSE {above} END"
+
+    return search(0, len(cuts))
+
+
+def by_piece(summary: str, key: str, cuts: Sequence[int]) -> str:
+    """A summary statement grouped by the piece of ``cuts`` each row's ``key`` falls in;
+    ``{where}`` marks where its WHERE clause goes."""
+    return f"SELECT {piece_of(key, cuts)}, {summary[len('SELECT ') :]} {{where}} GROUP BY 1"
+
+
+def read_pieces(found: Sequence[Sequence[Any]], pieces: int, *, loose: bool) -> list[Summary]:
+    """Summary rows grouped by piece index (index first) as one Summary per piece; a piece
+    without rows is empty, as its own summary would be."""
+    empty = Summary(0, 0, 0 if loose else None)
+    summaries = [empty] * pieces
+    for row in found:
+        summaries[int(row[0])] = read_summary(row[1:])
+    return summaries

@@ -4,6 +4,10 @@ Every worker thread opens its own MySQL and PostgreSQL session on first use; ``c
 ends them all. Each summary asks both databases at once (the PostgreSQL half on a thread
 of its own). Errors of a lost connection arrive as ServiceUnavailable.
 
+For a single integer key, a range wide enough to be split is summarized piece by piece
+in the same pass (grouped by the piece its key falls in): when it has to be split, its
+pieces' summaries are already known, so no row is hashed twice on the way down.
+
 When every loose column is JSON, a range whose loose sums differ is not streamed into
 Python: its MySQL rows go, piece by piece, as COPY text into PostgreSQL, which compares
 them with its own as ``jsonb`` (see ``PostgresQueries.judge_loose``); only the keys it
@@ -21,7 +25,16 @@ from datetime import datetime
 from typing import Any, TypeVar
 
 from canary.config import Settings
-from canary.core.segments import Key, Range, Summary, sample_step, split_at, value_cuts
+from canary.core.segments import (
+    Action,
+    Key,
+    Range,
+    Summary,
+    decide,
+    sample_step,
+    split_at,
+    value_cuts,
+)
 from canary.diff.tables.columns import Spec
 from canary.diff.tables.compare import Outcome, RowComparer, merge
 from sinks import checksums, mysql, postgres
@@ -101,6 +114,11 @@ class TablesProbe:
         self._loose_differ = 0
         self.skip_loose_sums = False
         self._judged = bool(spec.loose) and all(c.kind == "json" for c in spec.loose)
+        self._parts = settings.tables.segments
+        self._download_below = settings.tables.download_below
+        self.key_span: tuple[int, int] | None = None  # smallest and largest integer key
+        self._known: dict[Range, tuple[Summary, Summary]] = {}  # pieces summarized ahead
+        self._known_cuts: dict[Range, list[Key]] = {}
         self._other = ThreadPoolExecutor(
             settings.tables.parallel, thread_name_prefix="canary-tables-pg"
         )
@@ -120,6 +138,13 @@ class TablesProbe:
         return self._other.submit(run)
 
     def summarize(self, rng: Range) -> tuple[Summary, Summary]:
+        with self._lock:
+            known = self._known.pop(rng, None)
+        if known is not None:
+            return known
+        cuts = self._piece_cuts(rng)
+        if cuts:
+            return self._summarize_pieces(rng, cuts)
         loose = not self.skip_loose_sums
         theirs = self._postgres(
             lambda session: self.postgres.summarize(session, rng, self.cutoff, loose=loose)
@@ -129,6 +154,40 @@ class TablesProbe:
         summaries = mine, theirs.result()
         if loose and self.spec.loose:
             self._learn(*summaries)
+        return summaries
+
+    def _piece_cuts(self, rng: Range) -> list[int]:
+        """Where ``cuts`` would cut ``rng`` if it had to be split: equal slices of its key
+        span; none when it is too narrow to hold enough rows to be split at all."""
+        if not self.spec.integer_key or self.key_span is None:
+            return []
+        low = self.key_span[0] if rng.lo is None else int(rng.lo[0])
+        high = self.key_span[1] if rng.hi is None else int(rng.hi[0]) - 1
+        if high - low + 1 < self._download_below:
+            return []
+        return value_cuts(low, high, self._parts)
+
+    def _summarize_pieces(self, rng: Range, cuts: list[int]) -> tuple[Summary, Summary]:
+        loose = not self.skip_loose_sums
+        theirs = self._postgres(
+            lambda session: self.postgres.summarize_pieces(
+                session, rng, self.cutoff, cuts, loose=loose
+            )
+        )
+        with self.sessions.translated():
+            mine = self.mysql.summarize_pieces(
+                self.sessions.mysql(), rng, self.cutoff, cuts, loose=loose
+            )
+        pieces = list(zip(mine, theirs.result(), strict=True))
+        summaries = _total(mine), _total([b for _, b in pieces])
+        if loose and self.spec.loose:
+            for piece in pieces:
+                self._learn(*piece)
+        if decide(*summaries, self._download_below) is Action.SPLIT:
+            children = split_at(rng, [(cut,) for cut in cuts])
+            with self._lock:
+                self._known.update(zip(children, pieces, strict=True))
+                self._known_cuts[rng] = [(cut,) for cut in cuts]
         return summaries
 
     def _learn(self, mine: Summary, theirs: Summary) -> None:
@@ -146,6 +205,10 @@ class TablesProbe:
                 self.skip_loose_sums = True
 
     def cuts(self, rng: Range, mysql: Summary, postgres: Summary, parts: int) -> Sequence[Key]:
+        with self._lock:
+            known = self._known_cuts.pop(rng, None)
+        if known is not None:
+            return known
         if self.spec.integer_key:
             lows = [s.low for s in (mysql, postgres) if s.low is not None]
             highs = [s.high for s in (mysql, postgres) if s.high is not None]
@@ -269,3 +332,17 @@ def _absorb(outcome: Outcome, part: Outcome, *, rows: bool = True) -> None:
     outcome.only_in_mysql += part.only_in_mysql
     outcome.only_in_postgres += part.only_in_postgres
     outcome.different += part.different
+
+
+def _total(pieces: Sequence[Summary]) -> Summary:
+    """One summary of adjacent pieces, as a summary of their union would read."""
+    lows = [p.low for p in pieces if p.low is not None]
+    highs = [p.high for p in pieces if p.high is not None]
+    looses = [p.loose for p in pieces]
+    return Summary(
+        sum(p.count for p in pieces),
+        sum(p.exact for p in pieces),
+        None if None in looses else sum(p.loose or 0 for p in pieces),
+        min(lows) if lows else None,
+        max(highs) if highs else None,
+    )

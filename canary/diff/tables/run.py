@@ -208,6 +208,7 @@ def _roots(probe: TablesProbe, spec: Spec, segments: int) -> list[Range]:
     highs = [high for _, high in bounds if high is not None]
     if not lows:
         return [Range()]
+    probe.key_span = (min(lows), max(highs))
     return split_at(Range(), [(cut,) for cut in value_cuts(min(lows), max(highs), segments)])
 
 
