@@ -9,7 +9,11 @@ both engines produce the same bytes when the values mean the same (CONTRACTS §7
              | <char length> ":" <text>      text, JSON and text fallbacks (may hold "," or "~")
 
 Numbers by value with trailing fractional zeros stripped (``1.50`` -> ``1.5``, ``2.00``
--> ``2``); booleans and TINYINT(1)/BIT(1) as ``0``/``1``; datetimes as UTC
+-> ``2``); a DOUBLE paired with a double precision (mode ``"double"``) as the 16 hex
+digits of its IEEE bits, big-endian, -0 as 0 (PostgreSQL's ``float8send``; MariaDB reads
+them from a dynamic column, MySQL 8 computes them: each engine prints its own shortest
+decimal, and PostgreSQL's is not always the shortest, so no decimal text would do);
+booleans and TINYINT(1)/BIT(1) as ``0``/``1``; datetimes as UTC
 ``YYYY-MM-DD HH:MM:SS.ffffff`` (the MySQL session runs at ``+00:00``, DATETIME holds UTC;
 the PostgreSQL session's TimeZone is UTC); bytes as lowercase hex; text exactly as
 stored, in UTF-8. The token grammar is prefix-free per column, so different rows never
@@ -21,7 +25,7 @@ a range's checksum is ``count(*)`` and the exact (arbitrary-precision) sum of th
 
 Two sums per range: ``exact`` over the key and the columns above, ``loose`` over the key
 and the columns whose texts can differ for equal meanings (JSON: MariaDB keeps the text
-as written, JSONB reorders keys; floats: each engine prints its own shortest form;
+as written, JSONB reorders keys; other floats: each engine prints its own shortest form;
 columns with a tolerance). A loose text is still injective on each side, so equal loose
 sums prove equal values; unequal ones only tell the caller to compare those columns row
 by row (``canary.diff.tables``).
@@ -33,8 +37,9 @@ unless the column's collation already is "C". So neither case folding nor PAD SP
 merges keys. The bare column keeps the index usable; the cast forces a scan.
 
 Values are read for comparison from exactly the expressions the tokens are built from
-(text as ``::text``, floats as their text), so a checksum match and a row comparison can
-never disagree about two values.
+(text as ``::text``, floats as their text, doubles as the doubles themselves: both
+drivers read them exactly), so a checksum match and a row comparison can never disagree
+about two values.
 
 The MySQL side is built in :mod:`sinks.checksums.mysql`, the PostgreSQL side in
 :mod:`sinks.checksums.postgres`: a change to either side's text is a change to both.

@@ -4,9 +4,11 @@ Every worker thread opens its own MySQL and PostgreSQL session on first use; ``c
 ends them all. Each summary asks both databases at once (the PostgreSQL half on a thread
 of its own). Errors of a lost connection arrive as ServiceUnavailable.
 
-For a single integer key, a range wide enough to be split is summarized piece by piece
-in the same pass (grouped by the piece its key falls in): when it has to be split, its
-pieces' summaries are already known, so no row is hashed twice on the way down.
+For a single integer key, once most wide ranges turn out to differ (differences spread
+over the table), a range wide enough to be split is summarized piece by piece in the
+same pass (grouped by the piece its key falls in): when it has to be split, its pieces'
+summaries are already known, so no row is hashed twice on the way down. Grouping costs
+the engines more than a plain sum, so tables whose ranges mostly match never pay it.
 
 When every loose column is JSON, a range whose loose sums differ is not streamed into
 Python: its MySQL rows go, piece by piece, as COPY text into PostgreSQL, which compares
@@ -92,6 +94,10 @@ class Sessions:
 # row by row directly.
 LOOSE_SAMPLE = 8
 LOOSE_HOPELESS = 0.9
+# Summarize wide ranges piece by piece once, of at least PIECES_SAMPLE of them, this share
+# had to be split.
+PIECES_SAMPLE = 4
+PIECES_PAY = 0.5
 # Rows per piece of a range whose JSON PostgreSQL judges: a few MB of COPY text, well
 # under a MySQL packet.
 JUDGE_ROWS = 10_000
@@ -119,6 +125,8 @@ class TablesProbe:
         self.key_span: tuple[int, int] | None = None  # smallest and largest integer key
         self._known: dict[Range, tuple[Summary, Summary]] = {}  # pieces summarized ahead
         self._known_cuts: dict[Range, list[Key]] = {}
+        self._wide_seen = 0  # wide ranges summarized whole, and of those, how many split
+        self._wide_split = 0
         self._other = ThreadPoolExecutor(
             settings.tables.parallel, thread_name_prefix="canary-tables-pg"
         )
@@ -143,7 +151,7 @@ class TablesProbe:
         if known is not None:
             return known
         cuts = self._piece_cuts(rng)
-        if cuts:
+        if cuts and self._pieces_pay():
             return self._summarize_pieces(rng, cuts)
         loose = not self.skip_loose_sums
         theirs = self._postgres(
@@ -154,7 +162,17 @@ class TablesProbe:
         summaries = mine, theirs.result()
         if loose and self.spec.loose:
             self._learn(*summaries)
+        if cuts:
+            split = decide(*summaries, self._download_below) is Action.SPLIT
+            with self._lock:
+                self._wide_seen += 1
+                self._wide_split += split
         return summaries
+
+    def _pieces_pay(self) -> bool:
+        with self._lock:
+            seen, split = self._wide_seen, self._wide_split
+        return seen >= PIECES_SAMPLE and split >= PIECES_PAY * seen
 
     def _piece_cuts(self, rng: Range) -> list[int]:
         """Where ``cuts`` would cut ``rng`` if it had to be split: equal slices of its key
