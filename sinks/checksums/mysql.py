@@ -273,7 +273,8 @@ class MySQLQueries:
         self._select_loose = f"SELECT {', '.join(loose_reads)} FROM {table}"
         line = ", ".join(_copy_field(f) for f in (*plan.key, *plan.loose))
         self._copy = (
-            "SELECT COUNT(*), GROUP_CONCAT(line SEPARATOR '\n') FROM "
+            # As bytes (BINARY): they go to PostgreSQL as they are, never decoded here.
+            "SELECT COUNT(*), CAST(GROUP_CONCAT(line SEPARATOR '\n') AS BINARY) FROM "
             f"(SELECT CONCAT_WS('\t', {line}) AS line FROM {table} {{where}} LIMIT %s) AS s"
         )
 
@@ -393,9 +394,10 @@ class MySQLQueries:
         cutoff: datetime | None,
         *,
         limit: int,
-    ) -> tuple[int, str | None]:
+    ) -> tuple[int, bytes | None]:
         """The number of rows in ``rng`` (at most ``limit``) and their key and loose values
-        as lines of PostgreSQL COPY text (in no order), for ``PostgresQueries.judge_loose``.
+        as lines of PostgreSQL COPY text in UTF-8 (in no order), for
+        ``PostgresQueries.judge_loose``.
         The text is None, or holds fewer lines than rows, when the server cut it short
         (longer than a packet)."""
         where, params = self._where(rng, cutoff)
@@ -404,9 +406,9 @@ class MySQLQueries:
             found = cursor.fetchone()
         assert found is not None
         count, text = int(found[0]), found[1]
-        if isinstance(text, bytes | bytearray):
-            text = bytes(text).decode()
-        return count, text
+        if isinstance(text, str):
+            text = text.encode()
+        return count, None if text is None else bytes(text)
 
     def rows_for(
         self, connection: pymysql.Connection[Any], keys: Sequence[Key], cutoff: datetime | None

@@ -318,7 +318,7 @@ class PostgresQueries:
         connection: psycopg.Connection[Any],
         rng: Range,
         cutoff: datetime | None,
-        mysql_copy: str,
+        mysql_copy: bytes,
     ) -> list[tuple[Key, str]] | None:
         """The keys of ``rng`` whose JSON columns (every loose column must be JSON) are not
         equal as ``jsonb`` to the MySQL side's, or that one side lacks, each with ``"both"``,
@@ -393,7 +393,7 @@ class _Judge:
         connection: psycopg.Connection[Any],
         where: str,
         params: Sequence[object],
-        mysql_copy: str,
+        mysql_copy: bytes,
     ) -> list[tuple[Key, str]] | None:
         with self._lock:
             fresh = connection not in self._ready
@@ -405,7 +405,7 @@ class _Judge:
                 with connection.cursor() as cursor, cursor.copy(self._copy.encode()) as copy:
                     if mysql_copy:
                         copy.write(mysql_copy)
-                        copy.write("\n")
+                        copy.write(b"\n")
                 found = connection.execute(
                     self._query.replace("{where}", where).encode(), params
                 ).fetchall()

@@ -12,8 +12,8 @@ How a diff runs (``run.diff_tables`` is the composition root):
 3. For each range, in a pool of ``tables.parallel`` threads (one session per database
    each), both databases compute, at the same time, ``count(*)`` and sums of 60-bit MD5
    prefixes of a normalized text of every row (``sinks.checksums`` documents the text).
-   For an integer key, once most wide ranges turn out to differ, a range wide enough to
-   be cut is summed piece by piece in the same pass, so its pieces need no second pass.
+   For an integer key, a range wide enough to be cut is summed piece by piece in the same
+   pass (while most such ranges differ), so its pieces need no second pass.
    Equal ranges are done; a differing range is cut again until it holds fewer than
    ``tables.download_below`` rows, then both sides' rows are read in key order and merged
    (``compare``), every pair of values judged by ``comparators.values``.

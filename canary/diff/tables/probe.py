@@ -4,11 +4,11 @@ Every worker thread opens its own MySQL and PostgreSQL session on first use; ``c
 ends them all. Each summary asks both databases at once (the PostgreSQL half on a thread
 of its own). Errors of a lost connection arrive as ServiceUnavailable.
 
-For a single integer key, once most wide ranges turn out to differ (differences spread
-over the table), a range wide enough to be split is summarized piece by piece in the
-same pass (grouped by the piece its key falls in): when it has to be split, its pieces'
-summaries are already known, so no row is hashed twice on the way down. Grouping costs
-the engines more than a plain sum, so tables whose ranges mostly match never pay it.
+For a single integer key, a range wide enough to be split is summarized piece by piece
+in the same pass (grouped by the piece its key falls in): when it has to be split, its
+pieces' summaries are already known, so no row is hashed twice on the way down. Grouping
+costs the engines more than a plain sum, so once most wide ranges turn out to match, the
+rest are summed plainly (and pieces come back if most start to differ again).
 
 When every loose column is JSON, a range whose loose sums differ is not streamed into
 Python: its MySQL rows go, piece by piece, as COPY text into PostgreSQL, which compares
@@ -94,8 +94,8 @@ class Sessions:
 # row by row directly.
 LOOSE_SAMPLE = 8
 LOOSE_HOPELESS = 0.9
-# Summarize wide ranges piece by piece once, of at least PIECES_SAMPLE of them, this share
-# had to be split.
+# Summarize wide ranges piece by piece until, of at least PIECES_SAMPLE of them, less than
+# this share had to be split (the share is kept up to date either way).
 PIECES_SAMPLE = 4
 PIECES_PAY = 0.5
 # Rows per piece of a range whose JSON PostgreSQL judges: a few MB of COPY text, well
@@ -163,16 +163,18 @@ class TablesProbe:
         if loose and self.spec.loose:
             self._learn(*summaries)
         if cuts:
-            split = decide(*summaries, self._download_below) is Action.SPLIT
-            with self._lock:
-                self._wide_seen += 1
-                self._wide_split += split
+            self._count_wide(decide(*summaries, self._download_below) is Action.SPLIT)
         return summaries
+
+    def _count_wide(self, split: bool) -> None:
+        with self._lock:
+            self._wide_seen += 1
+            self._wide_split += split
 
     def _pieces_pay(self) -> bool:
         with self._lock:
             seen, split = self._wide_seen, self._wide_split
-        return seen >= PIECES_SAMPLE and split >= PIECES_PAY * seen
+        return seen < PIECES_SAMPLE or split >= PIECES_PAY * seen
 
     def _piece_cuts(self, rng: Range) -> list[int]:
         """Where ``cuts`` would cut ``rng`` if it had to be split: equal slices of its key
@@ -201,7 +203,9 @@ class TablesProbe:
         if loose and self.spec.loose:
             for piece in pieces:
                 self._learn(*piece)
-        if decide(*summaries, self._download_below) is Action.SPLIT:
+        split = decide(*summaries, self._download_below) is Action.SPLIT
+        self._count_wide(split)
+        if split:
             children = split_at(rng, [(cut,) for cut in cuts])
             with self._lock:
                 self._known.update(zip(children, pieces, strict=True))
@@ -295,18 +299,18 @@ class TablesProbe:
             flagged += found
         return rows, flagged, streamed
 
-    def _read_copy(self, rng: Range) -> tuple[int, str | None]:
+    def _read_copy(self, rng: Range) -> tuple[int, bytes | None]:
         with self.sessions.translated():
             return self.mysql.loose_copy(
                 self.sessions.mysql(), rng, self.cutoff, limit=JUDGE_ROWS + 1
             )
 
     def _judge_copy(
-        self, rng: Range, count: int, text: str | None
+        self, rng: Range, count: int, text: bytes | None
     ) -> Future[list[tuple[Key, str]] | None] | None:
         """PostgreSQL's judgement of one piece, on a helper thread; None when the MySQL
         text was cut short (fewer lines than rows) or the piece is too large."""
-        if text is None or count > JUDGE_ROWS or (count and text.count("\n") + 1 != count):
+        if text is None or count > JUDGE_ROWS or (count and text.count(b"\n") + 1 != count):
             return None
         return self._postgres(
             lambda session: self.postgres.judge_loose(session, rng, self.cutoff, text)
