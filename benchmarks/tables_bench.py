@@ -15,13 +15,21 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 import time
+from pathlib import Path
 from typing import Any
 
-from canary.config import Settings, load_settings
-from canary.core import schema
-from canary.diff.tables.run import diff_tables
-from sinks import ddl, mysql, postgres
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))  # the SQL helpers live in the test package
+
+from canary.config import Settings, load_settings  # noqa: E402
+from canary.core import schema  # noqa: E402
+from canary.diff.tables.run import diff_tables  # noqa: E402
+from sinks import ddl  # noqa: E402
+from tests.edge_tables import mysql_execute as _mysql  # noqa: E402
+from tests.edge_tables import pg_execute as _pg  # noqa: E402
 
 MYSQL_TABLE = "bench_recon_m"
 PG_TABLE = "bench_recon_p"
@@ -57,31 +65,6 @@ _PG_PLANT = [
     "note, event_time, version, src_partition, src_offset FROM {table} "
     "WHERE order_id IN (1, 2, 3)",
 ]
-
-
-def _mysql(settings: Settings, *statements: str) -> list[Any]:
-    connection = mysql.connect(settings.mysql)
-    try:
-        found: list[Any] = []
-        with connection.cursor() as cursor:
-            for statement in statements:
-                cursor.execute(statement)
-                found.extend(cursor.fetchall())
-        connection.commit()
-        return found
-    finally:
-        connection.close()
-
-
-def _pg(settings: Settings, *statements: str) -> list[Any]:
-    found: list[Any] = []
-    with postgres.connect(settings.postgres) as connection:
-        connection.autocommit = True  # VACUUM runs outside a transaction
-        for statement in statements:
-            cursor = connection.execute(statement.encode())
-            if cursor.description is not None:
-                found.extend(cursor.fetchall())
-    return found
 
 
 def create(settings: Settings, rows: int, *, mysql_too: bool = True) -> float:

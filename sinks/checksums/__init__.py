@@ -9,6 +9,7 @@ each engine's SQL. The names below are the ones ``canary.diff.tables`` uses.
 from sinks.checksums.model import (
     KEYS_PER_QUERY,
     STREAM_BATCH,
+    Dialect,
     Family,
     Field,
     Mode,
@@ -31,6 +32,7 @@ from sinks.checksums.postgres import (
 __all__ = [
     "KEYS_PER_QUERY",
     "STREAM_BATCH",
+    "Dialect",
     "Family",
     "Field",
     "Mode",

@@ -25,7 +25,8 @@ Family: TypeAlias = Literal[
     "uuid",
     "other",
 ]
-# "float"/"float32": numbers compared as 8-byte/4-byte floats; "uuid": by UUID value.
+# "float"/"float32": numbers compared as 8-byte/4-byte floats; "double": two 8-byte floats
+# without a tolerance, summed by their IEEE bits; "uuid": by UUID value.
 Mode: TypeAlias = Literal[
     "number",
     "bool",
@@ -36,9 +37,12 @@ Mode: TypeAlias = Literal[
     "json",
     "float",
     "float32",
+    "double",
     "uuid",
     "astext",
 ]
+# The MySQL-compatible server a plan's SQL is written for (``describe_mysql`` finds it).
+Dialect: TypeAlias = Literal["mariadb", "mysql"]
 Row: TypeAlias = tuple[Any, ...]
 
 # Rows fetched per round trip when streaming a range.
@@ -65,6 +69,7 @@ class SourceTable:
     name: str
     columns: tuple[SourceColumn, ...]
     unique: tuple[frozenset[str], ...]  # column sets (lower case) of primary/unique keys
+    dialect: Dialect = "mariadb"  # of a MySQL-compatible table; PostgreSQL ignores it
 
 
 @dataclass(frozen=True, slots=True)
@@ -103,6 +108,7 @@ class Plan:
     loose: tuple[Field, ...]
     age: str | None = None  # column compared with the cutoff: only older rows count
     cut: SourceCut | None = None  # with one, every read but the in-flight ones stays below it
+    dialect: Dialect = "mariadb"  # the MySQL side's server; PostgreSQL ignores it
 
 
 class Queries(Protocol):
@@ -118,6 +124,19 @@ class Queries(Protocol):
         (``None``) when the plan has loose columns."""
         ...
 
+    def summarize_pieces(
+        self,
+        connection: Any,
+        rng: Range,
+        cutoff: datetime | None,
+        cuts: Sequence[int],
+        *,
+        loose: bool = True,
+    ) -> list[Summary]:
+        """For a single integer key: the summaries of the pieces of ``rng`` cut at the
+        sorted ``cuts`` (all inside it), in one pass: each as ``summarize`` gives it."""
+        ...
+
     def key_bounds(self, connection: Any) -> tuple[int | None, int | None]:
         """The smallest and largest value of a single integer key (None: no rows)."""
         ...
@@ -127,9 +146,16 @@ class Queries(Protocol):
         ...
 
     def rows(
-        self, connection: Any, rng: Range, cutoff: datetime | None, *, loose_only: bool
+        self,
+        connection: Any,
+        rng: Range,
+        cutoff: datetime | None,
+        *,
+        loose_only: bool,
+        exact_only: bool = False,
     ) -> Iterator[Row]:
-        """Key values then column values (exact then loose, or loose only), in key order."""
+        """Key values then column values (exact then loose, loose only, or exact only), in
+        key order."""
         ...
 
     def rows_for(self, connection: Any, keys: Sequence[Key], cutoff: datetime | None) -> list[Row]:

@@ -21,6 +21,7 @@ from sinks.checksums.floats import is_float, mysql_float_read, mysql_float_token
 from sinks.checksums.model import (
     KEYS_PER_QUERY,
     STREAM_BATCH,
+    Dialect,
     Family,
     Field,
     Plan,
@@ -28,7 +29,7 @@ from sinks.checksums.model import (
     SourceColumn,
     SourceTable,
 )
-from sinks.checksums.text import below_cut, int_bounds, read_summary
+from sinks.checksums.text import below_cut, by_piece, int_bounds, read_pieces, read_summary
 from sinks.checksums.uuids import canonical, mysql_uuid_key, mysql_uuid_text
 
 # --- types -------------------------------------------------------------------------------
@@ -83,7 +84,10 @@ def describe_mysql(connection: pymysql.Connection[Any], table: str) -> SourceTab
         json_columns: set[str] = set()
         cursor.execute("SELECT VERSION()")
         version = cursor.fetchone()
-        if version and "mariadb" in str(version[0]).lower():
+        dialect: Dialect = (
+            "mariadb" if version and "mariadb" in str(version[0]).lower() else "mysql"
+        )
+        if dialect == "mariadb":
             # MariaDB's JSON is LONGTEXT plus a json_valid() check (MySQL 8 says "json").
             cursor.execute(
                 "SELECT CHECK_CLAUSE FROM information_schema.CHECK_CONSTRAINTS "
@@ -118,19 +122,21 @@ def describe_mysql(connection: pymysql.Connection[Any], table: str) -> SourceTab
         )
         for name, data_type, column_type, collation, nullable, scale, charset in found
     )
-    return SourceTable(table, columns, tuple(frozenset(c) for c in indexes.values()))
+    return SourceTable(table, columns, tuple(frozenset(c) for c in indexes.values()), dialect)
 
 
 # --- session -----------------------------------------------------------------------------
 
 
 def connect_mysql(settings: MySQLSettings) -> pymysql.Connection[Any]:
-    """A reading session: autocommit (each query sees the latest rows), UTC time zone."""
+    """A reading session: autocommit (each query sees the latest rows), UTC time zone,
+    GROUP_CONCAT as long as a packet allows (``loose_copy`` checks what it got)."""
     connection = mysql.connect(settings)
     with mysql.translated(settings):
         connection.autocommit(True)
         with connection.cursor() as cursor:
             cursor.execute("SET time_zone = '+00:00'")
+            cursor.execute("SET SESSION group_concat_max_len = 1073741824")
     return connection
 
 
@@ -146,16 +152,41 @@ def _q(name: str) -> str:
     return "`" + name.replace("`", "``") + "`"
 
 
+# A DOUBLE's IEEE bits as 16 lowercase hex digits, the text PostgreSQL's float8send gives
+# (``+ 0e0`` makes -0 into 0: one value, one token). MariaDB stores a dynamic column's
+# DOUBLE as its 8 bytes, little-endian, after a 6-byte header.
+_MARIADB_DOUBLE = "LOWER(HEX(REVERSE(RIGHT(COLUMN_CREATE(1, {0} + 0e0 AS DOUBLE), 8))))"
+
+
+def _mysql8_double(column: str) -> str:
+    """MySQL 8 has no dynamic columns: the bits by arithmetic, each step exact. Exponent
+    ``e`` from LOG2 (corrected by one either way; kept in range so that POW never
+    overflows), significand ``a / 2^(e-52)``; below 2^-1021 (subnormals, the first binade)
+    the bits are ``a * 2^1074``."""
+    a = f"ABS({column} + 0e0)"
+    e0 = f"LEAST(GREATEST(FLOOR(LOG2({a})), -1021), 1023)"
+    e = f"({e0} + ({a} / 2 >= POW(2, {e0})) - ({a} < POW(2, {e0})))"
+    normal = f"((({e} + 1022) << 52) + CAST({a} / POW(2, {e} - 52) AS UNSIGNED))"
+    tiny = f"CAST({a} * POW(2, 537) * POW(2, 537) AS UNSIGNED)"
+    bits = f"((({column} + 0e0 < 0) << 63) | IF({a} < POW(2, -1021), {tiny}, {normal}))"
+    return f"LOWER(LPAD(HEX({bits}), 16, '0'))"
+
+
 def _mysql_utf8(field: Field) -> str:
     """A text column as utf8mb4 compared as bytes."""
     column = _q(field.name)
     return f"{column} COLLATE utf8mb4_bin" if field.utf8 else _MYSQL_TEXT.format(column)
 
 
-def _mysql_render(field: Field) -> tuple[str, bool]:  # noqa: PLR0911 - one return per mode
+def _mysql_render(  # noqa: PLR0911 - one return per mode
+    field: Field, dialect: Dialect = "mariadb"
+) -> tuple[str, bool]:
     """The SQL text of a non-NULL value, and whether it needs a length prefix."""
     column = _q(field.name)
     mode, family = field.mode, field.family
+    if mode == "double":
+        bits = _MARIADB_DOUBLE.format(column) if dialect == "mariadb" else _mysql8_double(column)
+        return bits, False
     if is_float(field):
         return mysql_float_token(field, column), False
     if mode == "uuid":
@@ -179,9 +210,9 @@ def _mysql_render(field: Field) -> tuple[str, bool]:  # noqa: PLR0911 - one retu
     return _MYSQL_TEXT.format(column), True
 
 
-def _mysql_token(field: Field) -> str:
+def _mysql_token(field: Field, dialect: Dialect = "mariadb") -> str:
     # "?" marks a value that has no text form (a zero date, say), so it never reads as NULL.
-    text, prefixed = _mysql_render(field)
+    text, prefixed = _mysql_render(field, dialect)
     body = f"CONCAT(CHAR_LENGTH({text}), ':', {text})" if prefixed else f"CONCAT({text}, ',')"
     if not field.nullable:
         return body
@@ -201,8 +232,28 @@ def _mysql_read(field: Field) -> str:
     return column
 
 
-def _mysql_hash_sum(fields: Sequence[Field]) -> str:
-    text = "CONCAT(" + ", ".join(_mysql_token(f) for f in fields) + ")"
+# PostgreSQL COPY text escapes: backslash first (CHAR(92): whether a backslash escapes in a
+# literal depends on sql_mode), then the characters that end a field or a line.
+_BACKSLASH = "CHAR(92 USING utf8mb4)"
+_COPY_ESCAPES = (
+    (_BACKSLASH, f"CONCAT({_BACKSLASH}, {_BACKSLASH})"),
+    ("CHAR(9 USING utf8mb4)", f"CONCAT({_BACKSLASH}, 't')"),
+    ("CHAR(10 USING utf8mb4)", f"CONCAT({_BACKSLASH}, 'n')"),
+    ("CHAR(13 USING utf8mb4)", f"CONCAT({_BACKSLASH}, 'r')"),
+)
+
+
+def _copy_field(field: Field) -> str:
+    """The value as read, as one field of PostgreSQL's COPY text format (NULL is \\N)."""
+    text = f"CONVERT({_mysql_read(field)} USING utf8mb4)"
+    if field.mode != "number":  # digits need no escapes
+        for char, escaped in _COPY_ESCAPES:
+            text = f"REPLACE({text}, {char}, {escaped})"
+    return f"IFNULL({text}, CONCAT({_BACKSLASH}, 'N'))" if field.nullable else text
+
+
+def _mysql_hash_sum(fields: Sequence[Field], dialect: Dialect = "mariadb") -> str:
+    text = "CONCAT(" + ", ".join(_mysql_token(f, dialect) for f in fields) + ")"
     return f"COALESCE(SUM(CAST(CONV(SUBSTRING(MD5({text}), 1, 15), 16, 10) AS UNSIGNED)), 0)"
 
 
@@ -217,8 +268,8 @@ class MySQLQueries:
         self._uuid_text = [f.mode == "uuid" and f.family != "bytes" for f in plan.key]
         key_names = [_q(f.name) for f in plan.key]
         table = _q(plan.table)
-        exact = _mysql_hash_sum((*plan.key, *plan.exact))
-        loose = _mysql_hash_sum((*plan.key, *plan.loose)) if plan.loose else "0"
+        exact = _mysql_hash_sum((*plan.key, *plan.exact), plan.dialect)
+        loose = _mysql_hash_sum((*plan.key, *plan.loose), plan.dialect) if plan.loose else "0"
         bounds = (
             f", MIN({key_names[0]}), MAX({key_names[0]})"
             if len(plan.key) == 1 and plan.key[0].mode == "number"
@@ -238,9 +289,17 @@ class MySQLQueries:
         )
         everything = [_mysql_read(f) for f in (*plan.key, *plan.exact, *plan.loose)]
         loose_reads = [_mysql_read(f) for f in (*plan.key, *plan.loose)]
+        exact_reads = [_mysql_read(f) for f in (*plan.key, *plan.exact)]
         self._select_all = f"SELECT {', '.join(everything)} FROM {table}"
+        self._select_exact = f"SELECT {', '.join(exact_reads)} FROM {table}"
         self._select_loose = f"SELECT {', '.join(loose_reads)} FROM {table}"
         self._select_keys = f"SELECT {', '.join(everything[: len(plan.key)])} FROM {table}"
+        line = ", ".join(_copy_field(f) for f in (*plan.key, *plan.loose))
+        self._copy = (
+            # As bytes (BINARY): they go to PostgreSQL as they are, never decoded here.
+            "SELECT COUNT(*), CAST(GROUP_CONCAT(line SEPARATOR '\n') AS BINARY) FROM "
+            f"(SELECT CONCAT_WS('\t', {line}) AS line FROM {table} {{where}} LIMIT %s) AS s"
+        )
 
     @staticmethod
     def _key_expression(field: Field) -> str:
@@ -317,6 +376,22 @@ class MySQLQueries:
             cursor.execute(f"{query} {where}", params)
             return read_summary(cursor.fetchone())
 
+    def summarize_pieces(
+        self,
+        connection: pymysql.Connection[Any],
+        rng: Range,
+        cutoff: datetime | None,
+        cuts: Sequence[int],
+        *,
+        loose: bool = True,
+    ) -> list[Summary]:
+        where, params = self._where(rng, cutoff)
+        loose = loose or not self.plan.loose
+        statement = by_piece(self._summary if loose else self._summary_exact, self._keys[0], cuts)
+        with connection.cursor() as cursor:
+            cursor.execute(statement.replace("{where}", where), params)
+            return read_pieces(cursor.fetchall(), len(cuts) + 1, loose=loose)
+
     def cuts(
         self, connection: pymysql.Connection[Any], rng: Range, cutoff: datetime | None, step: int
     ) -> list[Key]:
@@ -332,9 +407,11 @@ class MySQLQueries:
         cutoff: datetime | None,
         *,
         loose_only: bool,
+        exact_only: bool = False,
     ) -> Iterator[Row]:
         where, params = self._where(rng, cutoff)
         select = self._select_loose if loose_only else self._select_all
+        select = self._select_exact if exact_only else select
         return _stream(connection, f"{select} {where} ORDER BY {self._order}", params)
 
     def _matching(self, chunk: Sequence[Key]) -> tuple[str, list[object]]:
@@ -359,6 +436,29 @@ class MySQLQueries:
                     params.append(self._param(i, value))
             alternatives.append("(" + " AND ".join(parts) + ")")
         return "(" + " OR ".join(alternatives) + ")", params
+
+    def loose_copy(
+        self,
+        connection: pymysql.Connection[Any],
+        rng: Range,
+        cutoff: datetime | None,
+        *,
+        limit: int,
+    ) -> tuple[int, bytes | None]:
+        """The number of rows in ``rng`` (at most ``limit``) and their key and loose values
+        as lines of PostgreSQL COPY text in UTF-8 (in no order), for
+        ``PostgresQueries.judge_loose``.
+        The text is None, or holds fewer lines than rows, when the server cut it short
+        (longer than a packet)."""
+        where, params = self._where(rng, cutoff)
+        with connection.cursor() as cursor:
+            cursor.execute(self._copy.replace("{where}", where), [*params, limit])
+            found = cursor.fetchone()
+        assert found is not None
+        count, text = int(found[0]), found[1]
+        if isinstance(text, str):
+            text = text.encode()
+        return count, None if text is None else bytes(text)
 
     def rows_for(
         self, connection: pymysql.Connection[Any], keys: Sequence[Key], cutoff: datetime | None

@@ -5,6 +5,9 @@ Builds the normalized text of :mod:`sinks.checksums.text` in PostgreSQL SQL.
 
 from __future__ import annotations
 
+import threading
+import uuid
+import weakref
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from datetime import datetime
@@ -28,7 +31,7 @@ from sinks.checksums.model import (
     SourceColumn,
     SourceTable,
 )
-from sinks.checksums.text import below_cut, int_bounds, read_summary
+from sinks.checksums.text import below_cut, by_piece, int_bounds, read_pieces, read_summary
 from sinks.checksums.uuids import canonical
 
 # --- types -------------------------------------------------------------------------------
@@ -148,6 +151,8 @@ def _i(name: str) -> str:
 def _pg_render(field: Field) -> tuple[str, bool]:  # noqa: PLR0911 - one return per mode
     column = _i(field.name)
     mode, family = field.mode, field.family
+    if mode == "double":  # the IEEE bits, as the MySQL side prints them; -0 as 0
+        return f"encode(float8send({column} + 0::float8), 'hex')", False
     if is_float(field):
         return postgres_float_token(field, column), False
     if mode in ("number", "bool", "float", "float32"):
@@ -230,9 +235,12 @@ class PostgresQueries:
         )
         everything = [_pg_read(f) for f in (*plan.key, *plan.exact, *plan.loose)]
         loose_reads = [_pg_read(f) for f in (*plan.key, *plan.loose)]
+        exact_reads = [_pg_read(f) for f in (*plan.key, *plan.exact)]
         self._select_all = f"SELECT {', '.join(everything)} FROM {table}"
+        self._select_exact = f"SELECT {', '.join(exact_reads)} FROM {table}"
         self._select_loose = f"SELECT {', '.join(loose_reads)} FROM {table}"
         self._select_keys = f"SELECT {', '.join(everything[: len(plan.key)])} FROM {table}"
+        self._judge = _Judge(plan)
 
     def _where(self, rng: Range, cutoff: datetime | None) -> tuple[str, list[object]]:
         clauses: list[str] = []
@@ -285,6 +293,22 @@ class PostgresQueries:
         query = f"{chosen} {where}".encode()
         return read_summary(connection.execute(query, params).fetchone())
 
+    def summarize_pieces(
+        self,
+        connection: psycopg.Connection[Any],
+        rng: Range,
+        cutoff: datetime | None,
+        cuts: Sequence[int],
+        *,
+        loose: bool = True,
+    ) -> list[Summary]:
+        where, params = self._where(rng, cutoff)
+        loose = loose or not self.plan.loose
+        summary = self._summary if loose else self._summary_exact
+        statement = by_piece(summary, _i(self.plan.key[0].name), cuts)
+        found = connection.execute(statement.replace("{where}", where).encode(), params)
+        return read_pieces(found.fetchall(), len(cuts) + 1, loose=loose)
+
     def cuts(
         self, connection: psycopg.Connection[Any], rng: Range, cutoff: datetime | None, step: int
     ) -> list[Key]:
@@ -300,9 +324,11 @@ class PostgresQueries:
         cutoff: datetime | None,
         *,
         loose_only: bool,
+        exact_only: bool = False,
     ) -> Iterator[Row]:
         where, params = self._where(rng, cutoff)
         select = self._select_loose if loose_only else self._select_all
+        select = self._select_exact if exact_only else select
         return self._stream(connection, f"{select} {where} ORDER BY {self._order}", params)
 
     def _stream(
@@ -331,6 +357,21 @@ class PostgresQueries:
         row = "(" + ", ".join(_i(f.name) for f in self.plan.key) + ")"
         marks = ", ".join("(" + ", ".join(["%s"] * width) + ")" for _ in chunk)
         return f"{row} IN ({marks})", [value for key in chunk for value in key]
+
+    def judge_loose(
+        self,
+        connection: psycopg.Connection[Any],
+        rng: Range,
+        cutoff: datetime | None,
+        mysql_copy: bytes,
+    ) -> list[tuple[Key, str]] | None:
+        """The keys of ``rng`` whose JSON columns (every loose column must be JSON) are not
+        equal as ``jsonb`` to the MySQL side's, or that one side lacks, each with ``"both"``,
+        ``"mysql"`` or ``"postgres"`` (the side that has it). ``mysql_copy`` holds the MySQL
+        rows as ``MySQLQueries.loose_copy`` gives them. None when PostgreSQL cannot read a
+        MySQL value as jsonb (then nothing is known about the range)."""
+        where, params = self._where(rng, cutoff)
+        return self._judge.run(connection, where, params, mysql_copy)
 
     def rows_for(
         self, connection: psycopg.Connection[Any], keys: Sequence[Key], cutoff: datetime | None
@@ -373,3 +414,70 @@ class PostgresQueries:
         past, params = self._past_cut()
         query = f"{self._select_keys} WHERE {past} ORDER BY {self._order}"
         return (tuple(row) for row in self._stream(connection, query, params))
+
+
+class _Judge:
+    """jsonb equality of the MySQL side's JSON texts (copied into a temporary table of the
+    session) with the table's own values, in PostgreSQL.
+
+    jsonb equality ignores key order and whitespace and compares numbers by value, strings
+    exactly: values it calls equal, ``comparators.values`` calls equal too, so a range it
+    clears needs no row in Python; what it flags is judged there.
+    """
+
+    def __init__(self, plan: Plan) -> None:
+        table = _i(plan.table)
+        self._temp = f"canary_loose_{uuid.uuid4().hex[:12]}"
+        keys = [f"{_i(f.name)} AS k{i}" for i, f in enumerate(plan.key)]
+        values = [f"NULL::text AS j{i}" for i in range(len(plan.loose))]
+        self._create = (
+            f"CREATE TEMP TABLE IF NOT EXISTS {self._temp} ON COMMIT DELETE ROWS AS "
+            f"SELECT {', '.join((*keys, *values))} FROM {table} WITH NO DATA"
+        )
+        self._copy = f"COPY {self._temp} FROM STDIN"
+        theirs = [f"{_i(f.name)}::jsonb AS j{i}" for i, f in enumerate(plan.loose)]
+        on = " AND ".join(
+            f'm.k{i}::text COLLATE "C" = p.k{i}::text COLLATE "C"'
+            if f.mode == "text"
+            else f"m.k{i} = p.k{i}"
+            for i, f in enumerate(plan.key)
+        )
+        differ = " OR ".join(
+            f"m.j{i}::jsonb IS DISTINCT FROM p.j{i}" for i in range(len(plan.loose))
+        )
+        key_out = ", ".join(f"coalesce(m.k{i}, p.k{i})" for i in range(len(plan.key)))
+        self._query = (
+            f"WITH p AS (SELECT {', '.join((*keys, *theirs))} FROM {table} {{where}}) "
+            f"SELECT {key_out}, CASE WHEN p.k0 IS NULL THEN 'mysql' WHEN m.k0 IS NULL "
+            f"THEN 'postgres' ELSE 'both' END FROM {self._temp} m FULL JOIN p ON {on} "
+            f"WHERE m.k0 IS NULL OR p.k0 IS NULL OR {differ}"
+        )
+        self._ready: weakref.WeakSet[psycopg.Connection[Any]] = weakref.WeakSet()
+        self._lock = threading.Lock()
+        self._width = len(plan.key)
+
+    def run(
+        self,
+        connection: psycopg.Connection[Any],
+        where: str,
+        params: Sequence[object],
+        mysql_copy: bytes,
+    ) -> list[tuple[Key, str]] | None:
+        with self._lock:
+            fresh = connection not in self._ready
+            self._ready.add(connection)
+        if fresh:
+            connection.execute(self._create.encode())
+        try:
+            with connection.transaction():
+                with connection.cursor() as cursor, cursor.copy(self._copy.encode()) as copy:
+                    if mysql_copy:
+                        copy.write(mysql_copy)
+                        copy.write(b"\n")
+                found = connection.execute(
+                    self._query.replace("{where}", where).encode(), params
+                ).fetchall()
+        except psycopg.DataError:
+            return None  # a MySQL value that is not JSON to PostgreSQL (or a NUL escape)
+        width = self._width
+        return [(tuple(row[:width]), str(row[width])) for row in found]

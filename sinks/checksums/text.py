@@ -10,7 +10,11 @@ both engines produce the same bytes when the values mean the same (CONTRACTS §7
                                              "," or "~")
 
 Numbers by value with trailing fractional zeros stripped (``1.50`` -> ``1.5``, ``2.00``
--> ``2``); booleans and TINYINT(1)/BIT(1) as ``0``/``1``; datetimes as UTC
+-> ``2``); a DOUBLE paired with a double precision (mode ``"double"``) as the 16 hex
+digits of its IEEE bits, big-endian, -0 as 0 (PostgreSQL's ``float8send``; MariaDB reads
+them from a dynamic column, MySQL 8 computes them: each engine prints its own shortest
+decimal, and PostgreSQL's is not always the shortest, so no decimal text would do);
+booleans and TINYINT(1)/BIT(1) as ``0``/``1``; datetimes as UTC
 ``YYYY-MM-DD HH:MM:SS.ffffff`` (the MySQL session runs at ``+00:00``, DATETIME holds UTC;
 the PostgreSQL session's TimeZone is UTC); bytes as lowercase hex; text exactly as
 stored, in UTF-8. The token grammar is prefix-free per column, so different rows never
@@ -38,10 +42,11 @@ unless the column's collation already is "C". So neither case folding nor PAD SP
 merges keys. The bare column keeps the index usable; the cast forces a scan.
 
 Values are read for comparison from exactly the expressions the tokens are built from
-(text as ``::text``, UUIDs as their lowercase text), so a checksum match and a row
-comparison can never disagree about two values. Floats are read at their own precision
-(so a report shows what is stored); their token is the value rounded as the comparator
-rounds it, which keeps the same promise.
+(text as ``::text``, UUIDs as their lowercase text, doubles as the doubles themselves:
+both drivers read them exactly), so a checksum match and a row comparison can never
+disagree about two values. Other floats are read at their own precision (so a report
+shows what is stored); their token is the value rounded as the comparator rounds it,
+which keeps the same promise.
 
 A consistent diff reads only rows below a cut (``canary.core.cut``): ``below_cut`` is
 the one condition both engines use, true or false for every row, never NULL.
@@ -85,3 +90,34 @@ def below_cut(cut: SourceCut, quote: Callable[[str], str]) -> tuple[str, list[ob
     params: list[object] = [value for pair in cut.settled for value in pair]
     condition = f"{quote(cut.offset)} < CASE {quote(cut.partition)} {whens} END"
     return f"COALESCE({condition}, 1 = 0)", params
+
+
+def piece_of(column: str, cuts: Sequence[int]) -> str:
+    """SQL (both engines) for the index of the piece an integer key falls in when a range
+    is cut at the sorted ``cuts``: the number of cuts at or below it, by binary search
+    (comparisons only, so no key can overflow an arithmetic step)."""
+
+    def search(low: int, high: int) -> str:  # cuts[low:high]; low pieces lie below them
+        if low == high:
+            return str(low)
+        middle = (low + high) // 2
+        below, above = search(low, middle), search(middle + 1, high)
+        return f"CASE WHEN {column} < {int(cuts[middle])} THEN {below} ELSE {above} END"
+
+    return search(0, len(cuts))
+
+
+def by_piece(summary: str, key: str, cuts: Sequence[int]) -> str:
+    """A summary statement grouped by the piece of ``cuts`` each row's ``key`` falls in;
+    ``{where}`` marks where its WHERE clause goes."""
+    return f"SELECT {piece_of(key, cuts)}, {summary[len('SELECT ') :]} {{where}} GROUP BY 1"
+
+
+def read_pieces(found: Sequence[Sequence[Any]], pieces: int, *, loose: bool) -> list[Summary]:
+    """Summary rows grouped by piece index (index first) as one Summary per piece; a piece
+    without rows is empty, as its own summary would be."""
+    empty = Summary(0, 0, 0 if loose else None)
+    summaries = [empty] * pieces
+    for row in found:
+        summaries[int(row[0])] = read_summary(row[1:])
+    return summaries

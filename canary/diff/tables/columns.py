@@ -5,10 +5,12 @@ Each compared column gets one rendering *mode* from its two types (see
 *loose* (its texts may differ for equal values, so it is summed apart and verified row by
 row: JSON, a float against a DECIMAL or integer, and any column with a tolerance) and its
 rule in words for the report. Floats pair at the coarser precision (``float32`` when
-either side is a 4-byte FLOAT/REAL, else ``float``); a PostgreSQL uuid pairs with MySQL
-text, BINARY(16) or MariaDB's UUID as ``uuid``. Pairs of types that share no meaning
-(text vs number, date vs datetime, types canary does not know) are compared as their
-text forms on both sides, which is stated in the report by the kind ``"text"``.
+either side is a 4-byte FLOAT/REAL, else ``float``); a DOUBLE paired with a double
+precision and no tolerance is mode ``"double"``: its IEEE bits go in the exact sum, which
+both engines can print alike. A PostgreSQL uuid pairs with MySQL text, BINARY(16) or
+MariaDB's UUID as ``uuid``. Pairs of types that share no meaning (text vs number, date vs
+datetime, types canary does not know) are compared as their text forms on both sides,
+which is stated in the report by the kind ``"text"``.
 """
 
 from __future__ import annotations
@@ -20,7 +22,16 @@ from canary.config import TableRule
 from canary.core.cut import Cut
 from canary.errors import UsageError
 from comparators.values import ColumnKind, Tolerance
-from sinks.checksums import Family, Field, Mode, Plan, SourceColumn, SourceCut, SourceTable
+from sinks.checksums import (
+    Dialect,
+    Family,
+    Field,
+    Mode,
+    Plan,
+    SourceColumn,
+    SourceCut,
+    SourceTable,
+)
 
 # The columns every sink row carries (canary.core.schema): where its message came from.
 SOURCE_COLUMNS = ("src_partition", "src_offset")
@@ -63,6 +74,7 @@ class Spec:
     age: tuple[str, str] | None  # (MySQL, PostgreSQL) name of the age column
     # Per side (MySQL, PostgreSQL), the names of its source partition and offset columns.
     source: tuple[tuple[str, str], tuple[str, str]] | None = None
+    mysql_dialect: Dialect = "mariadb"
 
     @property
     def integer_key(self) -> bool:
@@ -97,7 +109,10 @@ class Spec:
                 raise ValueError("a cut needs a spec built with need_cut")
             partition, offset = self.source[index]
             below = SourceCut(partition, offset, cut.settled)
-        return Plan(table, fields(self.key), fields(self.exact), fields(self.loose), age, below)
+        dialect = self.mysql_dialect if side == "mysql" else "mariadb"
+        return Plan(
+            table, fields(self.key), fields(self.exact), fields(self.loose), age, below, dialect
+        )
 
 
 def pair_mode(mysql: Family, postgres: Family) -> tuple[Mode, ColumnKind]:
@@ -179,13 +194,13 @@ def describe(mysql: SourceColumn, postgres: SourceColumn, mode: Mode) -> str:
             "text": " (text: 8-4-4-4-12 or 32 hex digits, any case; other text differs)",
         }.get(mysql.family, "")
         return f"UUID by value: MySQL {mysql.type_name} vs uuid{stored}"
-    if mode not in ("float", "float32"):
+    if mode not in ("float", "float32", "double"):
         return _RULES[mode]
     names = (_float_name(mysql.family), _float_name(postgres.family))
     precision = "4-byte" if mode == "float32" else "8-byte"
     if names[0] == names[1]:
         return f"{names[0]} on both sides: compared at {precision} precision"
-    rounded = "" if mode == "float" else ", the other side rounded to float32"
+    rounded = ", the other side rounded to float32" if mode == "float32" else ""
     return f"{names[0]} vs {names[1]}: compared at {precision} precision{rounded}"
 
 
@@ -195,6 +210,8 @@ def _column(
     mode, kind = uuid_mode(mysql, postgres) or pair_mode(mysql.family, postgres.family)
     setting = rule.tolerances.get(name) or rule.tolerances.get(name.lower())
     tolerance = Tolerance(setting.absolute, setting.relative) if setting else Tolerance()
+    if mode == "float" and tolerance.exact and _binary64(mysql) and _binary64(postgres):
+        mode = "double"  # equal doubles have equal bits: they go in the exact sum
     if not tolerance.exact and mode not in ("number", "float", "float32"):
         raise UsageError(
             f"column {name!r} has a tolerance but is not numeric "
@@ -247,6 +264,11 @@ def _with_tolerance(text: str, tolerance: Tolerance) -> str:
         if bound
     ]
     return f"{text}, within {' or '.join(bounds)}"
+
+
+def _binary64(column: SourceColumn) -> bool:
+    """An IEEE double: MySQL DOUBLE (also REAL, FLOAT(p > 24)), PostgreSQL double precision."""
+    return column.family == "float"
 
 
 def _needs_trim(mysql: SourceColumn, postgres: SourceColumn) -> bool:
@@ -358,6 +380,7 @@ def build_spec(
         only_in_postgres=only_theirs,
         age=age,
         source=_source(mine, theirs, mysql, postgres) if need_cut else None,
+        mysql_dialect=mysql.dialect,
     )
 
 

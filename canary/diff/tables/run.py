@@ -118,7 +118,7 @@ def diff_tables(
         # Last: whatever was set aside above is past the cut for good, so counted here.
         consistency = None if cut is None else Consistency(cut, probe.in_flight(samples))
     finally:
-        probe.sessions.close()
+        probe.close()
     seconds = time.monotonic() - started
     report = tables_report(
         report_id=f"tables-{label}-{now:%Y%m%dT%H%M%S%f}",
@@ -245,6 +245,7 @@ def _roots(probe: TablesProbe, spec: Spec, segments: int) -> list[Range]:
     highs = [high for _, high in bounds if high is not None]
     if not lows:
         return [Range()]
+    probe.key_span = (min(lows), max(highs))
     return split_at(Range(), [(cut,) for cut in value_cuts(min(lows), max(highs), segments)])
 
 
