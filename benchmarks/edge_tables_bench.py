@@ -42,7 +42,7 @@ def run(settings: Settings, table: str, planted: edge_tables.Planted, recheck: b
         max_samples=planted.total + 100,
         recheck=recheck,
         store=False,
-    )
+    ).as_json()
     seconds = time.monotonic() - started
     rows = max(report["rows"]["mysql"], report["rows"]["postgres"])
     outcome = edge_tables.check(report, planted)

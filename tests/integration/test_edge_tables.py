@@ -13,10 +13,10 @@ from collections.abc import Iterator
 import pytest
 
 from canary.config import Settings
-from canary.diff.tables.run import diff_tables
 from sinks import postgres
 from sinks.checksums.mysql import _MARIADB_DOUBLE, _mysql8_double
 from tests import edge_tables
+from tests.integration.test_tables import diff_tables
 from tests.services import Services
 
 pytestmark = pytest.mark.integration
