@@ -118,18 +118,33 @@ def init_schema(connection: Connection, table: str) -> None:
     connection.commit()
 
 
-def _upsert_statement(table: str) -> str:
+def server_version(connection: Connection) -> str:
+    """``VERSION()`` of the server: ``10.11.6-MariaDB-…`` or ``8.0.36``."""
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT VERSION()")
+        found = cursor.fetchone()
+    return str(found[0]) if found else ""
+
+
+def _upsert_statement(table: str, *, row_alias: bool = False) -> str:
+    """The version-guarded upsert: ``VALUES(c)`` for MariaDB (which has no row alias),
+    ``AS new`` … ``new.c`` for MySQL 8.0.19+ (where ``VALUES(c)`` is deprecated).
+    Assignments run left to right, so every column is guarded by the version before the
+    version itself is raised."""
     names = ", ".join(ddl.mysql_name(name) for name in schema.NAMES)
     placeholders = ", ".join(["%s"] * len(schema.NAMES))
-    # MariaDB has no `AS new` alias; assignments run left to right, so every column is
-    # guarded by the version before the version itself is raised.
-    newer = f"VALUES(`{schema.VERSION}`) > `{schema.VERSION}`"
+
+    def incoming(name: str) -> str:
+        return f"new.`{name}`" if row_alias else f"VALUES(`{name}`)"
+
+    newer = f"{incoming(schema.VERSION)} > `{schema.VERSION}`"
     guarded = ", ".join(
-        f"`{name}` = IF({newer}, VALUES(`{name}`), `{name}`)" for name in schema.UPDATABLE
+        f"`{name}` = IF({newer}, {incoming(name)}, `{name}`)" for name in schema.UPDATABLE
     )
-    version = f"`{schema.VERSION}` = GREATEST(`{schema.VERSION}`, VALUES(`{schema.VERSION}`))"
+    version = f"`{schema.VERSION}` = GREATEST(`{schema.VERSION}`, {incoming(schema.VERSION)})"
+    alias = " AS new" if row_alias else ""
     return (
-        f"INSERT INTO {ddl.mysql_name(table)} ({names}) VALUES ({placeholders}) "
+        f"INSERT INTO {ddl.mysql_name(table)} ({names}) VALUES ({placeholders}){alias} "
         f"ON DUPLICATE KEY UPDATE {guarded}, {version}"
     )
 
@@ -145,7 +160,8 @@ class OrdersWriter:
         self._connect = connect
         self._address = getattr(connect, "address", address)
         self._connection: Connection | None = None
-        self._statement = _upsert_statement(table)
+        self._table = table
+        self._statement = ""  # written for the server found at the first connection
 
     def write(
         self,
@@ -162,6 +178,8 @@ class OrdersWriter:
         try:
             if connection is None:
                 connection = self._connection = self._connect()
+                alias = ddl.row_alias_upserts(server_version(connection))
+                self._statement = _upsert_statement(self._table, row_alias=alias)
             with connection.cursor() as cursor:
                 cursor.executemany(self._statement, params)
             connection.commit()

@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any, Literal, Protocol, TypeAlias
 
 from canary.core.segments import Key, Range, Summary
+from sinks import ddl
 
 # "float" is an 8-byte float (DOUBLE, DOUBLE PRECISION), "float4" a 4-byte one (FLOAT, REAL).
 Family: TypeAlias = Literal[
@@ -42,7 +43,7 @@ Mode: TypeAlias = Literal[
     "astext",
 ]
 # The MySQL-compatible server a plan's SQL is written for (``describe_mysql`` finds it).
-Dialect: TypeAlias = Literal["mariadb", "mysql"]
+Dialect: TypeAlias = ddl.Dialect
 Row: TypeAlias = tuple[Any, ...]
 
 # Rows fetched per round trip when streaming a range.

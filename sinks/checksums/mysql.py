@@ -16,7 +16,7 @@ import pymysql.cursors
 
 from canary.config import MySQLSettings
 from canary.core.segments import Key, Range, Summary
-from sinks import mysql
+from sinks import ddl, mysql
 from sinks.checksums.floats import is_float, mysql_float_read, mysql_float_token
 from sinks.checksums.model import (
     KEYS_PER_QUERY,
@@ -82,11 +82,7 @@ def describe_mysql(connection: pymysql.Connection[Any], table: str) -> SourceTab
         if not found:
             return None
         json_columns: set[str] = set()
-        cursor.execute("SELECT VERSION()")
-        version = cursor.fetchone()
-        dialect: Dialect = (
-            "mariadb" if version and "mariadb" in str(version[0]).lower() else "mysql"
-        )
+        dialect = ddl.server_dialect(mysql.server_version(connection))
         if dialect == "mariadb":
             # MariaDB's JSON is LONGTEXT plus a json_valid() check (MySQL 8 says "json").
             cursor.execute(
