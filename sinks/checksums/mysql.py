@@ -201,9 +201,7 @@ def _mysql_render(  # noqa: PLR0911 - one return per mode
         return f"DATE_FORMAT({column}, '%%Y-%%m-%%d %%H:%%i:%%s.%%f')", False
     if mode == "astext":
         return _MYSQL_TEXT.format(f"CAST({column} AS CHAR)"), True
-    if field.utf8:
-        return f"{column} COLLATE utf8mb4_bin", True  # text, json
-    return _MYSQL_TEXT.format(column), True
+    return _mysql_utf8(field), True  # text, json
 
 
 def _mysql_token(field: Field, dialect: Dialect = "mariadb") -> str:
