@@ -1,7 +1,8 @@
 """Runs one consumer path in a child process and reports its figures.
 
 Each measured run gets a fresh interpreter (the ``spawn`` start method): its peak
-memory is its own, and no Kafka client threads are inherited across a fork.
+memory is its own, and no Kafka client threads are inherited across a fork. SIGTERM
+stops a child the way it stops ``canary run``: the member commits and leaves its group.
 """
 
 from __future__ import annotations
@@ -12,8 +13,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from canary import app
+from canary.bench.memory import TreeSampler
 from canary.config import Settings
-from canary.paths.runtime import RunSummary, StopFlag, peak_rss_mb
+from canary.paths.runtime import RunSummary, StopFlag, peak_rss_mb, stop_on_signals
 
 KINDS = ("legacy", "ring", "classic_to_postgres", "ring_processes")
 
@@ -35,9 +37,14 @@ class ChildResult:
     busy_seconds: float
     peak_rss_mb: float
     error: str = ""
+    peak_tree_rss_mb: float = 0.0  # the child and every process it started, summed
+    peak_bytes: int = 0  # the ring path's peak of buffered records; 0 for the others
 
 
-def start(settings: Settings, run: ChildRun) -> tuple[Any, Any]:
+Handle = tuple[Any, Any]  # the process and the queue its result comes back on
+
+
+def start(settings: Settings, run: ChildRun) -> Handle:
     """Start the child; ``finish`` collects its result."""
     context = multiprocessing.get_context("spawn")
     queue = context.Queue()
@@ -47,7 +54,13 @@ def start(settings: Settings, run: ChildRun) -> tuple[Any, Any]:
     return process, queue
 
 
-def finish(handle: tuple[Any, Any], timeout: float = 900.0) -> ChildResult:
+def stop(handle: Handle) -> None:
+    """Ask the child to stop cleanly (it still sends its result to ``finish``)."""
+    process, _ = handle
+    process.terminate()  # SIGTERM, which the child turns into its StopFlag
+
+
+def finish(handle: Handle, timeout: float = 900.0) -> ChildResult:
     process, queue = handle
     result: ChildResult = queue.get(timeout=timeout)
     process.join(30)
@@ -59,8 +72,11 @@ def run(settings: Settings, run: ChildRun) -> ChildResult:
 
 
 def _child(settings: Settings, run: ChildRun, queue: Any) -> None:
+    stop = StopFlag()
+    sampler = TreeSampler()
     try:
-        summary = _run_path(settings, run)
+        with sampler, stop_on_signals(stop):
+            summary, peak_bytes = _run_path(settings, run, stop)
         queue.put(
             ChildResult(
                 run.kind,
@@ -69,16 +85,18 @@ def _child(settings: Settings, run: ChildRun, queue: Any) -> None:
                 summary.rate,
                 summary.busy_seconds,
                 peak_rss_mb(),
+                peak_tree_rss_mb=sampler.peak_mb,
+                peak_bytes=peak_bytes,
             )
         )
     except Exception as exc:  # noqa: BLE001 - reported to the parent, which fails the bench
         queue.put(ChildResult(run.kind, 0, 0, 0.0, 0.0, peak_rss_mb(), error=str(exc)))
 
 
-def _run_path(settings: Settings, run: ChildRun) -> RunSummary:
-    stop = StopFlag()
+def _run_path(settings: Settings, run: ChildRun, stop: StopFlag) -> tuple[RunSummary, int]:
+    """The run's summary and, for the ring path, its peak of buffered bytes."""
     if run.kind == "legacy":
-        return app.run_legacy(
+        summary = app.run_legacy(
             settings,
             run_id=run.run_id,
             topic=None,
@@ -86,6 +104,7 @@ def _run_path(settings: Settings, run: ChildRun) -> RunSummary:
             until_idle=run.until_idle,
             stop=stop,
         )
+        return summary, 0
     if run.kind == "ring_processes":
         settings = settings.model_copy(
             update={"ring": settings.ring.model_copy(update={"worker_mode": "processes"})}
@@ -100,8 +119,9 @@ def _run_path(settings: Settings, run: ChildRun) -> RunSummary:
             workers=None,
             ring_capacity=None,
         )
-        return app.run_ring(settings, options, stop).summary
-    return _classic_to_postgres(settings, run, stop)
+        path = app.run_ring(settings, options, stop)
+        return path.summary, path.peak_bytes
+    return _classic_to_postgres(settings, run, stop), 0
 
 
 def _classic_to_postgres(settings: Settings, run: ChildRun, stop: StopFlag) -> RunSummary:
