@@ -1,40 +1,24 @@
 """The whole benchmark: limits, throughput, latency under load, rebalance stalls.
 
 Throughput runs are sequential, each path alone on the machine, on the same
-pre-produced topic; latency runs both paths side by side under a fixed load, as in a
-gray release; a stall run lets a second member join mid-stream and measures how long
-the partitions that did not move stood still.
+pre-produced topic; latency runs (``canary.bench.latency``) put each path alone, then
+both side by side, under fixed loads, as in a gray release; rebalance runs
+(``canary.bench.rebalance``) let a second member join mid-stream and leave again, and
+measure how long the partitions that did not move stood still.
 """
 
 from __future__ import annotations
 
-import threading
-import time
-from collections.abc import Callable
-from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
 from canary import app
-from canary.bench import children, limits
-from canary.bench.events import collect, longest_gap_ms
+from canary.bench import children, latency, limits, rebalance
+from canary.bench.figures import limits_ratio
+from canary.bench.runs import BenchOptions, Say, checked
 from canary.config import Settings
-from canary.core.join import StreamJoin
-from canary.diff.stream import ReadOptions, read_run
-from canary.errors import CanaryError
 
-Say = Callable[[str], None]
-_JOIN = 6.0  # seconds for a new process to start and join its group
-_IDLE = _JOIN + 6.0  # a member outlasts the wait before the load starts
-
-
-@dataclass(frozen=True, slots=True)
-class BenchOptions:
-    messages: int = 50_000
-    partitions: int = 6
-    load: float = 1_000.0  # msg/s for the latency and stall runs
-    load_seconds: float = 15.0
-    stall: bool = True
+__all__ = ["BenchOptions", "bench_settings", "run_bench"]
 
 
 def bench_settings(settings: Settings, stamp: str, partitions: int) -> Settings:
@@ -83,10 +67,12 @@ def run_bench(settings: Settings, options: BenchOptions, say: Say) -> dict[str, 
 
     throughput: dict[str, float] = {}
     rss: dict[str, float] = {}
+    tree_rss: dict[str, float] = {}
+    buffered: dict[str, int] = {}
     for kind in children.KINDS:
         app.empty_tables(bench, offsets=True)
         say(f"throughput: {kind} alone on {options.messages:,} messages")
-        result = _checked(
+        result = checked(
             children.run(
                 bench,
                 children.ChildRun(
@@ -96,13 +82,20 @@ def run_bench(settings: Settings, options: BenchOptions, say: Say) -> dict[str, 
         )
         throughput[kind] = result.rate
         rss[kind] = result.peak_rss_mb
-        say(f"  {result.rate:,.0f} msg/s, peak RSS {result.peak_rss_mb:,.0f} MB")
+        tree_rss[kind] = result.peak_tree_rss_mb
+        buffered[kind] = result.peak_bytes
+        say(
+            f"  {result.rate:,.0f} msg/s, peak RSS {result.peak_rss_mb:,.0f} MB "
+            f"(with its child processes {result.peak_tree_rss_mb:,.0f} MB)"
+        )
 
-    latency = _latency(bench, stamp, options, say)
+    latency_ms, latency_points = latency.measure(bench, stamp, options, say)
+    no_stall = {"join_gap": 0.0, "leave_gap": 0.0, "quiet_gap": 0.0}
     stalls = {
-        kind: _stall(bench, stamp, kind, options, say) if options.stall else 0.0
+        kind: rebalance.measure(bench, stamp, kind, options, say) if options.stall else no_stall
         for kind in ("legacy", "ring")
     }
+    upserts = {"postgres_upsert": pg_limit, "mysql_upsert": my_limit}
     return {
         "kind": "bench",
         "id": f"bench-{stamp}",
@@ -121,95 +114,12 @@ def run_bench(settings: Settings, options: BenchOptions, say: Say) -> dict[str, 
             "postgres_upsert": pg_limit,
             "mysql_upsert": my_limit,
         },
-        "latency_ms": latency,
+        "limits_ratio": limits_ratio(throughput, upserts),
+        "latency_ms": latency_ms,
+        "latency_points": latency_points,
         "peak_rss_mb": {"legacy": rss["legacy"], "ring": rss["ring"]},
-        "rebalance_stall_ms": stalls,
+        "peak_tree_rss_mb": {kind: tree_rss[kind] for kind in ("legacy", "ring", "ring_processes")},
+        "ring_buffered_peak_bytes": {kind: buffered[kind] for kind in ("ring", "ring_processes")},
+        "rebalance_stall_ms": {kind: gaps["join_gap"] for kind, gaps in stalls.items()},
+        "rebalance_ms": stalls,
     }
-
-
-def _checked(result: children.ChildResult) -> children.ChildResult:
-    if result.error:
-        raise CanaryError(f"bench: the {result.kind} run failed: {result.error}")
-    return result
-
-
-def _on_fresh_topic(settings: Settings, name: str) -> Settings:
-    fresh = settings.model_copy(
-        update={"kafka": settings.kafka.model_copy(update={"source_topic": name})}
-    )
-    app.ensure_source_topic(fresh)
-    app.empty_tables(fresh, offsets=True)
-    return fresh
-
-
-def _load(settings: Settings, options: BenchOptions) -> threading.Thread:
-    count = int(options.load * options.load_seconds)
-    thread = threading.Thread(
-        target=app.produce,
-        kwargs={
-            "settings": settings,
-            "count": count,
-            "rate": options.load,
-            "seed": 2,
-            "topic": None,
-            "partitions": None,
-            "keys": None,
-        },
-        daemon=True,
-    )
-    thread.start()
-    return thread
-
-
-def _latency(settings: Settings, stamp: str, options: BenchOptions, say: Say) -> dict[str, Any]:
-    """Both paths side by side on one topic under a fixed load, as in a gray release."""
-    say(
-        f"latency: both paths side by side at {options.load:,.0f} msg/s "
-        f"for {options.load_seconds:g} s"
-    )
-    fresh = _on_fresh_topic(settings, f"canary.bench-{stamp}.latency")
-    run_id = f"bench-{stamp}-latency"
-    handles = [
-        children.start(fresh, children.ChildRun(kind, run_id, f"{run_id}-{kind}", _IDLE))
-        for kind in ("legacy", "ring")
-    ]
-    time.sleep(_JOIN)  # both members join their groups before the load starts
-    _load(fresh, options).join()
-    for handle in handles:
-        _checked(children.finish(handle))
-    join = StreamJoin(run_id)
-    read_run(fresh.kafka.bootstrap, ReadOptions(fresh.kafka.compare_topic, run_id, 0, 0), join)
-    result = join.result()
-    legacy, ring = result.sketches[0].summary(), result.sketches[1].summary()
-    say(f"  p99 legacy {legacy.p99:,.1f} ms, ring {ring.p99:,.1f} ms")
-    return {
-        "legacy": {"p50": legacy.p50, "p99": legacy.p99},
-        "ring": {"p50": ring.p50, "p99": ring.p99},
-        "load_msg_s": options.load,
-    }
-
-
-def _stall(settings: Settings, stamp: str, kind: str, options: BenchOptions, say: Say) -> float:
-    """Member A consumes under load; B joins; how long did A's unmoved partitions stop?"""
-    say(f"rebalance: a second {kind} member joins mid-stream")
-    fresh = _on_fresh_topic(settings, f"canary.bench-{stamp}.stall-{kind}")
-    group = f"bench-{stamp}-stall-{kind}"
-    first = children.start(fresh, children.ChildRun(kind, f"{group}-a", group, _IDLE))
-    time.sleep(_JOIN)
-    load = _load(fresh, options)
-    time.sleep(options.load_seconds / 3)
-    joined_at = time.time() * 1000.0
-    second = children.start(fresh, children.ChildRun(kind, f"{group}-b", group, _IDLE))
-    load.join()
-    for handle in (first, second):
-        _checked(children.finish(handle))
-    events = collect(fresh.kafka.bootstrap, fresh.kafka.compare_topic, {f"{group}-a", f"{group}-b"})
-    moved = {partition for partition, _, _ in events.by_run.get(f"{group}-b", [])}
-    stayed = set(range(options.partitions)) - moved
-    gap = longest_gap_ms(
-        events.by_run.get(f"{group}-a", []),
-        stayed,
-        (joined_at, joined_at + options.load_seconds * 1000.0),
-    )
-    say(f"  partitions kept by the first member: {sorted(stayed)}; longest gap {gap:,.0f} ms")
-    return gap

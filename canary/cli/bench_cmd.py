@@ -11,6 +11,16 @@ from canary.cli.context import settings
 from canary.cli.output import emit, report_options
 
 
+def _rates(_ctx: click.Context, _param: click.Parameter, value: str) -> tuple[float, ...]:
+    try:
+        rates = tuple(float(part) for part in value.split(",") if part.strip())
+    except ValueError:
+        raise click.BadParameter(f"{value!r} is not a comma-separated list of numbers") from None
+    if not rates or min(rates) < 10:
+        raise click.BadParameter("give one or more loads, each at least 10 msg/s")
+    return rates
+
+
 @click.command()
 @click.option(
     "--messages",
@@ -32,7 +42,16 @@ from canary.cli.output import emit, report_options
     type=click.FloatRange(min=10),
     default=1_000.0,
     show_default=True,
-    help="Messages per second during the latency and rebalance runs.",
+    help="Messages per second during the rebalance runs and for latency_ms (both "
+    "paths side by side; taken from --loads when it is one of them).",
+)
+@click.option(
+    "--loads",
+    callback=_rates,
+    default="1000,5000",
+    show_default=True,
+    help="Comma-separated loads (msg/s) of latency_points: at each, ring alone, "
+    "legacy alone and both side by side, each on a fresh topic.",
 )
 @click.option(
     "--load-seconds",
@@ -41,12 +60,13 @@ from canary.cli.output import emit, report_options
     show_default=True,
     help="How long the fixed load lasts.",
 )
-@click.option("--no-stall", is_flag=True, help="Skip the rebalance-stall runs.")
+@click.option("--no-stall", is_flag=True, help="Skip the rebalance runs (their figures are 0).")
 @report_options
 def bench(
     messages: int,
     partitions: int,
     load: float,
+    loads: tuple[float, ...],
     load_seconds: float,
     no_stall: bool,
     fmt: str,
@@ -56,18 +76,25 @@ def bench(
 
     Throughput of legacy, ring and a classic consumer writing to PostgreSQL (each
     alone, on the same topic); the limits (consuming alone, each database's batched
-    upsert rate); p50/p99 latency of both paths side by side under a fixed load; peak
-    memory; and how long unmoved partitions stall when a second member joins. Compare
-    figures as ratios within one run: the machine is shared and noisy.
+    upsert rate) and each path's share of its database's limit; p50/p99 latency at
+    each of --loads, each path alone and both side by side; peak memory of the
+    process and of its whole process tree, and the ring's peak of buffered bytes; and
+    how long unmoved partitions stall when a second member joins and when it leaves,
+    against a quiet stretch of equal length before either (each of the three phases
+    lasts a third of --load-seconds, at least 6 s). Compare figures as ratios within
+    one run: the machine is shared and noisy. A path that cannot keep up with a load
+    drains its backlog after the load ends, and that wait is in its latency.
 
     \b
     Example:
       canary bench --messages 100000 --format json --out bench.json
+      canary bench --messages 5000 --loads 300,600 --load 300 --load-seconds 6
     """
     options = BenchOptions(
         messages=messages,
         partitions=partitions,
         load=load,
+        loads=loads,
         load_seconds=load_seconds,
         stall=not no_stall,
     )
