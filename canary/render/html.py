@@ -11,6 +11,7 @@ import math
 from collections.abc import Sequence
 from typing import Any, Final
 
+from canary.render import bench as bench_tables
 from canary.render import demo
 from canary.render.markup import COLOURS, PATHS
 from canary.render.markup import e as _e
@@ -324,16 +325,6 @@ def generic(report: dict[str, Any]) -> str:
 
 def _generic_body(report: dict[str, Any]) -> list[str]:
     """The verdict, then a tables report's cut, then every other field as it is."""
-    items = []
-    for key, value in report.items():
-        if key in ("verdict", "reasons"):
-            continue
-        shown = (
-            f"<pre>{_e(json.dumps(value, indent=2, ensure_ascii=False, default=str))}</pre>"
-            if isinstance(value, dict | list)
-            else _e(_num(value))
-        )
-        items.append(f"<dt>{_e(key)}</dt><dd>{shown}</dd>")
     body = [_banner(report)] if "verdict" in report else []
     if "cut" in report:
         cut = [(f"partition {p}", offset) for p, offset in report["cut"].items()]
@@ -344,7 +335,34 @@ def _generic_body(report: dict[str, Any]) -> list[str]:
             "side comes from at or past it are in flight, counted, not compared.</p>",
             _table(("source partition", "cut offset"), cut),
         ]
-    return [*body, f"<dl>{''.join(items)}</dl>"]
+    return [*body, *_fields(report)]
+
+
+def _fields(report: dict[str, Any]) -> list[str]:
+    """Every field but the verdict and reasons, as it is."""
+    items = []
+    for key, value in report.items():
+        if key in ("verdict", "reasons"):
+            continue
+        shown = (
+            f"<pre>{_e(json.dumps(value, indent=2, ensure_ascii=False, default=str))}</pre>"
+            if isinstance(value, dict | list)
+            else _e(_num(value))
+        )
+        items.append(f"<dt>{_e(key)}</dt><dd>{shown}</dd>")
+    return [f"<dl>{''.join(items)}</dl>"] if items else []
+
+
+def bench(report: dict[str, Any]) -> str:
+    """A bench report: one small table per kind of figure, then any other field."""
+    rest = {k: v for k, v in report.items() if k not in bench_tables.SHOWN}
+    head = f"<h1>{_e(bench_tables.title(report))}</h1>" + "".join(_fields(rest))
+    body = [
+        f"<h2>{_e(s.title)}</h2>{_table(s.header, s.rows)}"
+        + (f'<p class="note">{_e(s.note)}</p>' if s.note else "")
+        for s in bench_tables.sections(report)
+    ]
+    return _page(bench_tables.title(report), head + "".join(body))
 
 
 def verify(report: dict[str, Any]) -> str:
@@ -384,4 +402,6 @@ def render(report: dict[str, Any]) -> str:
         return stream(report)
     if kind == "verify":
         return verify(report)
+    if kind == "bench":
+        return bench(report)
     return generic(report)

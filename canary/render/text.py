@@ -7,6 +7,8 @@ import textwrap
 from collections.abc import Sequence
 from typing import Any
 
+from canary.render import bench as bench_tables
+
 
 def table(rows: Sequence[Sequence[object]], header: Sequence[str] | None = None) -> list[str]:
     """Columns padded to their widest cell; columns of numbers right-aligned."""
@@ -248,6 +250,16 @@ def verify(report: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
+def bench(report: dict[str, Any]) -> str:
+    """A bench report: one small table per kind of figure, then any other field."""
+    lines = [bench_tables.title(report)]
+    lines += [f"{key}: {value}" for key, value in report.items() if key not in bench_tables.SHOWN]
+    for section in bench_tables.sections(report):
+        lines += ["", section.title, *table(section.rows, header=section.header)]
+        lines += [f"  {section.note}"] if section.note else []
+    return "\n".join(lines)
+
+
 def render(report: dict[str, Any]) -> str:
     """Any stored report as text."""
     kind = report.get("kind")
@@ -257,4 +269,6 @@ def render(report: dict[str, Any]) -> str:
         return tables(report)
     if kind == "verify":
         return verify(report)
+    if kind == "bench":
+        return bench(report)
     return "\n".join(f"{key}: {value}" for key, value in report.items())
