@@ -32,6 +32,7 @@ from canary import app
 from canary.bench import children
 from canary.bench.suite import bench_settings
 from canary.config import load_settings
+from canary.paths.runtime import StopFlag
 
 RATE_HZ = 250
 # The stage of a sample is decided by the innermost frame that matches, in this order of
@@ -85,8 +86,10 @@ def summarise(raw: Path, records: int, seconds: float) -> dict[str, float]:
 def child(stamp: str, mode: str, out: Path) -> None:
     settings = bench_settings(load_settings(), stamp, 6)
     kind = "ring_processes" if mode == "processes" else "ring"
-    result = children._run_path(  # the bench's own child body, without a second spawn
-        settings, children.ChildRun(kind, f"profile-{stamp}", f"profile-{stamp}", 2.0)
+    result, _ = children._run_path(  # the bench's own child body, without a second spawn
+        settings,
+        children.ChildRun(kind, f"profile-{stamp}", f"profile-{stamp}", 2.0),
+        StopFlag(),
     )
     out.write_text(json.dumps({"messages": result.messages, "seconds": result.busy_seconds}))
 
@@ -119,8 +122,10 @@ def main() -> None:
         command += ["-o", str(raw), "--", sys.executable, __file__, "--mode", args.mode]
         command += ["--child", stamp, str(summary)]
         started = time.monotonic()
-        subprocess.run(command, check=True, capture_output=True)  # noqa: S603 - our own command
+        done = subprocess.run(command, check=False, capture_output=True, text=True)  # noqa: S603 - our own command
         wall = time.monotonic() - started
+        if not summary.exists():
+            sys.exit(f"the profiled ring run failed:\n{done.stderr[-4000:]}")
         figures = json.loads(summary.read_text())
         if args.keep:
             shutil.copy(raw, args.keep)
