@@ -70,7 +70,7 @@ def stage_of(frames: list[str]) -> str:
     return "other"
 
 
-def summarise(raw: Path, records: int, seconds: float) -> dict[str, float]:
+def summarise(raw: Path, records: int) -> dict[str, float]:
     """Microseconds per record by stage, from py-spy's collapsed stacks."""
     samples: Counter[str] = Counter()
     for line in raw.read_text().splitlines():
@@ -86,7 +86,7 @@ def summarise(raw: Path, records: int, seconds: float) -> dict[str, float]:
 def child(stamp: str, mode: str, out: Path) -> None:
     settings = bench_settings(load_settings(), stamp, 6)
     kind = "ring_processes" if mode == "processes" else "ring"
-    result, _ = children._run_path(  # the bench's own child body, without a second spawn
+    result, _ = children.run_path(  # the bench child's body, without a second spawn
         settings,
         children.ChildRun(kind, f"profile-{stamp}", f"profile-{stamp}", 2.0),
         StopFlag(),
@@ -129,7 +129,7 @@ def main() -> None:
         figures = json.loads(summary.read_text())
         if args.keep:
             shutil.copy(raw, args.keep)
-        stages = summarise(raw, figures["messages"], figures["seconds"])
+        stages = summarise(raw, figures["messages"])
     rate = figures["messages"] / max(figures["seconds"], 1e-9)
     print(
         f"ring ({args.mode}{', GIL holder only' if args.gil else ''}): "

@@ -76,7 +76,7 @@ def _child(settings: Settings, run: ChildRun, queue: Any) -> None:
     sampler = TreeSampler()
     try:
         with sampler, stop_on_signals(stop):
-            summary, peak_bytes = _run_path(settings, run, stop)
+            summary, peak_bytes = run_path(settings, run, stop)
         queue.put(
             ChildResult(
                 run.kind,
@@ -93,7 +93,7 @@ def _child(settings: Settings, run: ChildRun, queue: Any) -> None:
         queue.put(ChildResult(run.kind, 0, 0, 0.0, 0.0, peak_rss_mb(), error=str(exc)))
 
 
-def _run_path(settings: Settings, run: ChildRun, stop: StopFlag) -> tuple[RunSummary, int]:
+def run_path(settings: Settings, run: ChildRun, stop: StopFlag) -> tuple[RunSummary, int]:
     """The run's summary and, for the ring path, its peak of buffered bytes."""
     if run.kind == "legacy":
         summary = app.run_legacy(
